@@ -1,0 +1,86 @@
+"""The adapter contract every backend implements (this file imports no framework)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from suites.params import Weights
+from suites.spec import ModelSpec, TaskSpec
+
+PRECISIONS = ("fp32", "bf16")
+
+
+class Unsupported(Exception):
+    """This backend cannot run the requested mode, precision, device or layer; the cell is skipped with this reason."""
+
+
+class Adapter(ABC):
+    """One framework's native build of a neutral spec, driven by the harness.
+
+    The harness owns the protocol (warm-up, timing, trials, metrics); an adapter only builds and runs steps.
+    Device values (`put`, `train_step`, `predict` results) stay on the device: nothing here syncs unless asked.
+    """
+
+    name: ClassVar[str]
+    modes: ClassVar[tuple[str, ...]]
+    default_mode: ClassVar[str]
+
+    def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
+        self.mode = mode or self.default_mode
+        if self.mode not in self.modes:
+            raise Unsupported(f"{self.name} has no mode {self.mode!r}; modes: {', '.join(self.modes)}")
+        if precision not in PRECISIONS:
+            raise Unsupported(f"precision {precision!r} is not one of {PRECISIONS}")
+        self.precision = precision
+        self.device = device
+
+    @abstractmethod
+    def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
+        """Build the native model, loss and optimizer (constants from the spec), then load `weights`."""
+
+    @abstractmethod
+    def get_weights(self) -> Weights:
+        """Every trainable parameter in the neutral numpy layout (suites.params)."""
+
+    @abstractmethod
+    def set_weights(self, weights: Weights) -> None:
+        """Load neutral-layout weights; resets the optimizer state."""
+
+    @abstractmethod
+    def trainable_param_count(self) -> int:
+        """Trainable scalars as the framework counts them."""
+
+    @abstractmethod
+    def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
+        """Move one batch (neutral layout: images NHWC float32, token ids int32, labels int32) to the device."""
+
+    @abstractmethod
+    def train_step(self, batch: Any) -> Any:
+        """One optimizer step on a `put` batch (dropout on); returns the batch's mean loss before the update, on device."""
+
+    @abstractmethod
+    def predict(self, x: Any) -> Any:
+        """Model outputs (logits, or the regression value) for a `put` input, inference mode, on device."""
+
+    @abstractmethod
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A device value as a host numpy array (this synchronises)."""
+
+    @abstractmethod
+    def synchronize(self, value: Any = None) -> None:
+        """Block until the device has finished the work that produces `value` (or all queued work)."""
+
+    @abstractmethod
+    def memory_stats(self) -> dict[str, Any]:
+        """{'device_peak_bytes': int | None, 'device_peak_reason': str | None} from the framework's own API."""
+
+    @abstractmethod
+    def device_info(self) -> dict[str, Any]:
+        """{'device': 'cpu'|'cuda'|'gpu', 'device_name': str, 'framework_version': str, ...}."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """Settings that affect fairness: threads, layout, compile/XLA, precision, TF32, ..."""

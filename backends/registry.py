@@ -1,0 +1,56 @@
+"""Which backends exist, their modes, and whether each is installed — answered without importing any framework."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from suites.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """A backend's name, modes and the Python packages it needs."""
+
+    name: str
+    modes: tuple[str, ...]
+    default_mode: str
+    requires: tuple[str, ...]
+    adapter_path: str
+
+    def missing(self) -> list[str]:
+        """Required packages that cannot be found."""
+        return [pkg for pkg in self.requires if importlib.util.find_spec(pkg) is None]
+
+    @property
+    def installed(self) -> bool:
+        return not self.missing()
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    "torch": BackendInfo("torch", ("eager", "compile"), "eager", ("torch",), "backends.torch.adapter:TorchAdapter"),
+    "tensorflow": BackendInfo("tensorflow", ("graph", "xla", "eager"), "graph", ("tensorflow",),
+                              "backends.tensorflow.adapter:TensorFlowAdapter"),
+    "jax": BackendInfo("jax", ("jit",), "jit", ("jax", "flax", "optax"), "backends.jax.adapter:JaxAdapter"),
+}
+
+
+def get_backend(name: str) -> BackendInfo:
+    """The backend called `name`, or a UsageError listing the known names."""
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def check_mode(backend: str, mode: str) -> None:
+    """Raise UsageError if `mode` is not one of the backend's modes."""
+    info = get_backend(backend)
+    if mode not in info.modes:
+        raise UsageError(f"backend {backend!r} has no mode {mode!r}; modes: {', '.join(info.modes)}")
+
+
+def load_adapter_class(name: str) -> type:
+    """Import and return the adapter class (imports the framework: call only inside a worker process)."""
+    module_name, class_name = get_backend(name).adapter_path.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
