@@ -1,0 +1,34 @@
+"""Framework-free tokenisation: one vocabulary built on the training split, the same ids for every backend."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+PAD_ID = 0
+OOV_ID = 1
+_TOKEN = re.compile(r"[a-z0-9']+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens."""
+    return _TOKEN.findall(text.lower())
+
+
+def build_vocab(texts: Iterable[str], size: int) -> dict[str, int]:
+    """The `size - 2` most frequent tokens (ties broken alphabetically) → ids from 2; 0 is padding, 1 unknown."""
+    counts = Counter(tok for text in texts for tok in tokenize(text))
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: size - 2]
+    return {tok: i + 2 for i, (tok, _) in enumerate(ranked)}
+
+
+def encode(texts: Sequence[str], vocab: dict[str, int], length: int) -> np.ndarray:
+    """(N, length) int32 ids, truncated or right-padded with PAD_ID."""
+    out = np.full((len(texts), length), PAD_ID, np.int32)
+    for row, text in enumerate(texts):
+        ids = [vocab.get(tok, OOV_ID) for tok in tokenize(text)[:length]]
+        out[row, : len(ids)] = ids
+    return out
