@@ -59,7 +59,7 @@ class Adapter(ABC):
 
     @abstractmethod
     def train_step(self, batch: Any) -> Any:
-        """One optimizer step on a `put` batch (dropout on); returns the batch's mean loss before the update, on device."""
+        """One optimizer step on a `put` batch (dropout on); returns the mean loss before the update, on device."""
 
     @abstractmethod
     def predict(self, x: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from suites.errors import SpecError
 
@@ -279,7 +279,8 @@ class LayerNorm:
     kind: ClassVar[str] = "layernorm"
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.eps, float) and self.eps > 0, "LayerNorm", "eps", f"a positive float, got {self.eps!r}")
+        _require(isinstance(self.eps, float) and self.eps > 0, "LayerNorm", "eps",
+                 f"a positive float, got {self.eps!r}")
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape
@@ -346,8 +347,8 @@ class TransformerEncoder:
         return shape
 
 
-Layer = Union[Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation, Embedding, Conv1D, MaxPool1D,
-              GlobalMaxPool1D, GlobalAveragePool1D, LSTM, LayerNorm, PositionalEncoding, TransformerEncoder]
+Layer = (Dense | Conv2D | MaxPool2D | Flatten | Dropout | Activation | Embedding | Conv1D | MaxPool1D
+         | GlobalMaxPool1D | GlobalAveragePool1D | LSTM | LayerNorm | PositionalEncoding | TransformerEncoder)
 
 LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (
     Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation, Embedding, Conv1D, MaxPool1D,

@@ -76,7 +76,7 @@ def layer_param_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:
 def param_shapes(model: ModelSpec) -> dict[str, Shape]:
     """Every trainable parameter of the model, by neutral name, in layer order."""
     shapes: dict[str, Shape] = {}
-    for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes())):
+    for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True)):
         for local, shape in layer_param_shapes(layer, in_shape).items():
             shapes[f"{i}.{local}"] = shape
     return shapes

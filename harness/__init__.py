@@ -1,0 +1,1 @@
+"""MEASURE: plan cells, run each in a fresh process, apply the protocol, store the records (framework-free)."""

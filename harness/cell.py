@@ -1,0 +1,44 @@
+"""A cell: one (workload, backend, mode, precision) run under a budget, the unit given to a fresh process."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from harness.timing import TrialPlan
+
+PLANS = {
+    "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, latency_calls=20),
+    "standard": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.5, latency_calls=100),
+}
+"""The trial plan of each budget: smoke keeps cells short, standard gives tighter intervals."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one worker process runs, with the CLI overrides that change the task."""
+
+    workload: str
+    backend: str
+    mode: str
+    precision: str = "fp32"
+    budget: str = "smoke"
+    epochs: int | None = None
+    batch_size: int | None = None
+    device: str = "auto"
+
+    @property
+    def key(self) -> str:
+        return f"{self.workload}/{self.backend}/{self.mode}/{self.precision}"
+
+    @property
+    def plan(self) -> TrialPlan:
+        return PLANS[self.budget]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cell:
+        return cls(**data)

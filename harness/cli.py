@@ -1,0 +1,112 @@
+"""The measuring commands of run_bench.py: list, run, parity."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from backends.registry import BACKENDS
+from harness import parity as parity_check
+from harness import status
+from harness.cell import Cell
+from harness.env import provenance
+from harness.plan import Overrides, plan_cells
+from harness.session import execute
+from harness.store import Store
+from reports.console import make_console
+from reports.flat import flatten
+from reports.table import print_table
+from suites.errors import UsageError
+from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
+from suites.suite import load_suite, suite_names
+
+
+def _console(args: argparse.Namespace) -> Console:
+    return make_console()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    con = _console(args)
+    con.print("[bold]suites[/bold]")
+    for name in suite_names():
+        suite = load_suite(name)
+        con.print(f"  {name:<12} budget={suite.budget:<9} {suite.description}")
+    con.print("[bold]workloads[/bold]")
+    for name in workload_names():
+        w = get_workload(name)
+        online = "" if name in OFFLINE_WORKLOADS else "  (needs the network once)"
+        con.print(f"  {name:<18} {w.task.dataset:<22} {w.description}{online}")
+    con.print("[bold]backends[/bold]")
+    for info in BACKENDS.values():
+        state = "installed" if info.installed else f"not installed (missing {', '.join(info.missing())})"
+        con.print(f"  {info.name:<11} modes: {', '.join(info.modes):<20} default: {info.default_mode:<6} {state}")
+    return 0
+
+
+def _progress(con: Console, quiet: bool, total: int) -> Any:
+    done = [0]
+
+    def report(cell: Cell, record: dict[str, Any] | None) -> None:
+        if quiet or record is None:
+            return
+        done[0] += 1
+        err = record.get("error") or {}
+        extra = f"  {err.get('type')}: {str(err.get('message'))[:100]}" if record["status"] != status.OK else ""
+        con.print(f"[{done[0]}/{total}] {cell.key:<45} {record['status']:<8} {record.get('wall_s', 0):6.1f} s{extra}")
+
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    con = _console(args)
+    store = Store(args.db)
+    if args.resume:
+        run_id = store.latest_run_id() if args.resume == "latest" else args.resume
+        info = store.run(run_id) if run_id else None
+        if info is None:
+            raise UsageError(f"no run {args.resume!r} to resume in {store.path}; see `run_bench.py history`")
+        config = info["config"]
+        suite = load_suite(config["suite_path"])
+        over = Overrides(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["overrides"].items()})
+        timeout = config["timeout_s"]
+    else:
+        suite = load_suite(args.suite)
+        over = Overrides(args.workloads, args.backends, args.modes, args.precisions, args.epochs, args.batch_size,
+                         args.device)
+        timeout = args.timeout or suite.timeout_s
+    cells = plan_cells(suite, over)
+    if not args.resume:
+        config = {"suite_path": args.suite, "overrides": over.__dict__, "timeout_s": timeout,
+                  "cells": [c.key for c in cells]}
+        run_id = store.create_run(suite.name, config, provenance())
+    if not args.quiet:
+        con.print(f"run {run_id}: {len(cells)} cells of suite {suite.name!r} → {store.path}")
+    execute(store, run_id, cells, timeout, suite.memory_limit_mb, _progress(con, args.quiet, len(cells)))
+    store.finish_run(run_id)
+    records = store.records(run_id)
+    rows = [flatten(r, run_id, suite.name) for r in records]
+    print_table(rows, f"run {run_id} ({suite.name})", con)
+    bad = [r for r in records if r["status"] not in status.GOOD]
+    return 1 if bad else 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    con = _console(args)
+    workloads = list(args.workloads or OFFLINE_WORKLOADS)
+    for name in workloads:
+        get_workload(name)
+    names = list(args.backends or [b for b, info in BACKENDS.items() if info.installed])
+    for name in names:
+        if name not in BACKENDS:
+            raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+        if not BACKENDS[name].installed:
+            raise UsageError(f"backend {name!r} is not installed; install it with pip install -e '.[{name}]'")
+    rows = parity_check.check(names, workloads)
+    from reports.parity_table import parity_table
+
+    con.print(parity_table(rows))
+    failed = [r for r in rows if not r["ok"]]
+    con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
+    return 1 if failed else 0

@@ -1,0 +1,78 @@
+"""Provenance: machine, versions and source tree, gathered without importing any framework."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "flax", "optax", "numpy", "scipy",
+            "scikit-learn", "nvidia-ml-py")
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo, else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that matter to a result (None when absent)."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+@lru_cache(maxsize=1)
+def git_state() -> dict[str, Any]:
+    """The source tree's commit and whether it had uncommitted changes."""
+    sha = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}
+
+
+def machine() -> dict[str, Any]:
+    """The host: name, OS, CPU model, logical/physical cores, memory, Python."""
+    return {"hostname": platform.node(), "os": platform.platform(), "cpu_model": cpu_model(),
+            "cpu_logical": psutil.cpu_count(logical=True), "cpu_physical": psutil.cpu_count(logical=False),
+            "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "memory_bytes": psutil.virtual_memory().total, "python": sys.version.split()[0]}
+
+
+def machine_key(info: dict[str, Any] | None = None) -> str:
+    """A short stable key of the hardware a result is comparable on (host, CPU, cores, memory)."""
+    info = info or machine()
+    text = "|".join(str(info[k]) for k in ("hostname", "cpu_model", "cpu_logical", "memory_bytes"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def provenance() -> dict[str, Any]:
+    """Everything about where and with what a record was produced."""
+    info = machine()
+    return {"machine": info, "machine_key": machine_key(info), "packages": package_versions(), **git_state()}

@@ -1,0 +1,43 @@
+"""Quality metrics from predictions, with scikit-learn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def classification(y_true: np.ndarray, logits: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Accuracy, macro precision/recall/F1 and the confusion matrix (rows true, columns predicted)."""
+    y_pred = np.asarray(logits).argmax(axis=-1)
+    labels = list(range(num_classes))
+    p, r, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    return {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "precision_macro": float(p),
+            "recall_macro": float(r), "f1_macro": float(f1),
+            "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()}
+
+
+def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """MSE, MAE and R² (on the targets as the model sees them)."""
+    y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
+    return {"mse": float(skm.mean_squared_error(y_true, y_pred)), "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+            "r2": float(skm.r2_score(y_true, y_pred))}
+
+
+def cross_entropy(y_true: np.ndarray, logits: np.ndarray) -> float:
+    """Mean softmax cross-entropy of logits against integer labels (float64)."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-log_probs[np.arange(len(y_true)), np.asarray(y_true, int)].mean())
+
+
+def evaluate(is_classification: bool, y_true: np.ndarray, outputs: np.ndarray,
+             num_classes: int | None) -> dict[str, Any]:
+    """All quality metrics for a task kind, plus the held-out loss."""
+    if is_classification:
+        assert num_classes is not None
+        return {**classification(y_true, outputs, num_classes), "loss": cross_entropy(y_true, outputs)}
+    reg = regression(y_true, outputs)
+    return {**reg, "loss": reg["mse"]}

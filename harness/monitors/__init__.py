@@ -1,0 +1,1 @@
+"""Samplers that run beside a cell: host memory and NVIDIA GPU."""

@@ -1,0 +1,58 @@
+"""Turn a suite and the CLI's overrides into the list of cells to run (validated before anything starts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.base import PRECISIONS
+from backends.registry import check_mode, get_backend
+from harness.cell import Cell
+from suites.errors import UsageError
+from suites.registry import get_workload
+from suites.suite import Suite
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line narrows or changes in a suite."""
+
+    workloads: tuple[str, ...] | None = None
+    backends: tuple[str, ...] | None = None
+    modes: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    device: str = "auto"
+
+
+def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:
+    """Cells in workload-major order; unknown names raise UsageError before any cell runs."""
+    workloads = over.workloads or suite.workloads
+    backends = over.backends or suite.backends
+    precisions = over.precisions or suite.precisions
+    for name in workloads:
+        get_workload(name)
+    for name in backends:
+        get_backend(name)
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise UsageError(f"unknown precision {p!r}; known: {', '.join(PRECISIONS)}")
+    if over.modes:
+        known = {m for b in backends for m in get_backend(b).modes}
+        bad = [m for m in over.modes if m not in known]
+        if bad:
+            raise UsageError(f"unknown mode {bad[0]!r} for backends {', '.join(backends)}; "
+                             f"known: {', '.join(sorted(known))}")
+    cells = []
+    for workload in workloads:
+        for backend in backends:
+            info = get_backend(backend)
+            modes = suite.modes.get(backend, (info.default_mode,))
+            if over.modes:
+                modes = tuple(m for m in over.modes if m in info.modes)
+            for mode in modes:
+                check_mode(backend, mode)
+                for precision in precisions:
+                    cells.append(Cell(workload, backend, mode, precision, suite.budget, over.epochs,
+                                      over.batch_size, over.device))
+    return cells

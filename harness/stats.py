@@ -1,0 +1,36 @@
+"""Robust summaries of repeated trials: median, IQR, coefficient of variation and a bootstrap 95 % CI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+
+def summarize(samples: Sequence[float], seed: int = 0) -> dict[str, Any]:
+    """Median, IQR, CV and a percentile-bootstrap 95 % CI of the median, with the raw samples kept."""
+    arr = np.asarray(samples, dtype=np.float64)
+    if arr.size == 0:
+        return {"median": None, "iqr": None, "cv": None, "ci_low": None, "ci_high": None, "n": 0, "raw": []}
+    median = float(np.median(arr))
+    q1, q3 = np.percentile(arr, [25, 75])
+    mean = float(arr.mean())
+    cv = float(arr.std(ddof=1) / mean) if arr.size > 1 and mean else 0.0
+    if arr.size >= 3 and np.ptp(arr) > 0:
+        boot = stats.bootstrap((arr,), np.median, confidence_level=0.95, n_resamples=2000, method="percentile",
+                               random_state=np.random.default_rng(seed))
+        ci_low, ci_high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+    else:
+        ci_low = ci_high = median
+    return {"median": median, "iqr": float(q3 - q1), "cv": cv, "ci_low": ci_low, "ci_high": ci_high,
+            "n": int(arr.size), "raw": [float(v) for v in arr]}
+
+
+def percentiles_ms(latencies_s: Sequence[float]) -> dict[str, float | None]:
+    """p50 / p90 / p99 of latencies given in seconds, in milliseconds."""
+    if not latencies_s:
+        return {"p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(np.asarray(latencies_s) * 1e3, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}

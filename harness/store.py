@@ -1,0 +1,142 @@
+"""The results database: SQLite (WAL), schema-versioned, one row per run and per finished cell."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.env import REPO
+
+DB_ENV = "BENCH_DB"
+DEFAULT_DB = REPO / "results" / "bench.sqlite"
+STORE_SCHEMA = 1
+RECORD_SCHEMA = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+    machine_key TEXT, config TEXT NOT NULL, provenance TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
+    cell_key TEXT NOT NULL, workload TEXT NOT NULL, backend TEXT NOT NULL, mode TEXT NOT NULL,
+    precision TEXT NOT NULL, status TEXT NOT NULL, record_schema INTEGER NOT NULL, record TEXT NOT NULL,
+    stored_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cells_run ON cells(run_id);
+"""
+
+
+def default_db_path() -> Path:
+    """$BENCH_DB, else results/bench.sqlite in the repository."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def upgrade_record(record: dict[str, Any], schema: int) -> dict[str, Any]:
+    """A stored record brought up to RECORD_SCHEMA (no older versions exist yet; newer ones are refused)."""
+    if schema > RECORD_SCHEMA:
+        raise ValueError(f"record schema {schema} is newer than this code ({RECORD_SCHEMA}): update the suite")
+    return record
+
+
+class Store:
+    """A results database; every write commits at once, so a killed runner loses at most the cell in flight."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as c:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                c.execute(statement)
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > STORE_SCHEMA:
+                raise ValueError(f"{self.path} has store schema {version}, newer than this code ({STORE_SCHEMA})")
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
+
+    def create_run(self, suite: str, config: dict[str, Any], provenance: dict[str, Any]) -> str:
+        """A new run id (UTC time + random suffix), stored with its configuration and provenance."""
+        now = dt.datetime.now(dt.UTC)
+        run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        with self._tx() as c:
+            c.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, ?, ?, ?)",
+                      (run_id, suite, now.isoformat(timespec="seconds"), provenance.get("machine_key"),
+                       json.dumps(config), json.dumps(provenance)))
+        return run_id
+
+    def finish_run(self, run_id: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE runs SET finished_at=? WHERE run_id=?",
+                      (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), run_id))
+
+    def add_record(self, run_id: str, record: dict[str, Any]) -> None:
+        """Store one cell's record (committed immediately)."""
+        cell = record["cell"]
+        with self._tx() as c:
+            c.execute("INSERT INTO cells (run_id, cell_key, workload, backend, mode, precision, status, "
+                      "record_schema, record, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (run_id, record["key"], cell["workload"], cell["backend"], cell["mode"], cell["precision"],
+                       record["status"], record.get("schema_version", RECORD_SCHEMA), json.dumps(record, default=str),
+                       dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT run_id, suite, started_at, finished_at, machine_key, config, provenance "
+                                "FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return {"run_id": row[0], "suite": row[1], "started_at": row[2], "finished_at": row[3],
+                "machine_key": row[4], "config": json.loads(row[5]), "provenance": json.loads(row[6])}
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, newest first, with its cell counts by status."""
+        out = []
+        for (run_id,) in self.conn.execute("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC"):
+            info = self.run(run_id)
+            assert info is not None
+            counts = dict(self.conn.execute("SELECT status, COUNT(*) FROM cells WHERE run_id=? GROUP BY status",
+                                            (run_id,)).fetchall())
+            out.append({**info, "cells": counts})
+        return out
+
+    def latest_run_id(self) -> str | None:
+        row = self.conn.execute("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def records(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's cell records in the order they finished (the latest record per cell key)."""
+        rows = self.conn.execute("SELECT cell_key, record_schema, record FROM cells WHERE run_id=? ORDER BY id",
+                                 (run_id,)).fetchall()
+        latest: dict[str, dict[str, Any]] = {}
+        for key, schema, text in rows:
+            latest.pop(key, None)
+            latest[key] = upgrade_record(json.loads(text), schema)
+        return list(latest.values())
+
+    def done_keys(self, run_id: str) -> set[str]:
+        """Cell keys that already have a record in the run."""
+        return {r[0] for r in self.conn.execute("SELECT cell_key FROM cells WHERE run_id=?", (run_id,))}

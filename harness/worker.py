@@ -1,0 +1,105 @@
+"""The child process of one cell: `python -m harness.worker CELL.json RESULT.json` (the only framework importer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from backends.base import Unsupported
+from backends.registry import get_backend, load_adapter_class
+from harness import status
+from harness.cell import Cell
+from harness.env import provenance
+from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
+from harness.protocol import Diverged, run_protocol
+from suites.data.registry import load_dataset
+from suites.registry import get_workload
+from suites.spec import spec_hash
+
+SCHEMA_VERSION = 1
+TRACEBACK_LINES = 25
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def base_record(cell: Cell) -> dict[str, Any]:
+    """The fields every record has, whatever its status."""
+    workload = get_workload(cell.workload)
+    task = workload.task_for(cell.budget, epochs=cell.epochs, batch_size=cell.batch_size)
+    return {"schema_version": SCHEMA_VERSION, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
+            "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
+            "task": task.to_dict(), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """Exception type, message and the tail of its traceback."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    tail = "".join(lines).splitlines()[-TRACEBACK_LINES:]
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": "\n".join(tail)}
+
+
+def _measure(cell: Cell, record: dict[str, Any]) -> None:
+    info = get_backend(cell.backend)
+    missing = info.missing()
+    if missing:
+        raise Unsupported(f"{cell.backend} is not installed (missing {', '.join(missing)}); "
+                          f"install it with: pip install -e '.[{cell.backend}]' -c constraints.txt")
+    adapter = load_adapter_class(cell.backend)(cell.mode, cell.precision, cell.device)
+    workload = get_workload(cell.workload)
+    task = workload.task_for(cell.budget, epochs=cell.epochs, batch_size=cell.batch_size)
+    data = load_dataset(task.dataset, task.seed, task.test_fraction).limited(task.train_limit, task.eval_limit)
+    record["dataset"] = data.summary()
+    record["device_info"] = adapter.device_info()
+    record["settings"] = adapter.settings()
+    result = run_protocol(adapter, workload, task, data, cell.plan)
+    record.update(result)
+    record["param_bytes"] = 4 * result["params"]  # fp32 master weights
+    record["memory"] = adapter.memory_stats()
+
+
+def run(cell: Cell) -> dict[str, Any]:
+    """Run the cell's protocol and return its record; every exception becomes a typed status."""
+    record = base_record(cell)
+    start = time.perf_counter()
+    with HostMemorySampler() as sampler:
+        try:
+            _measure(cell, record)
+            record["status"] = status.OK
+        except Unsupported as exc:
+            record["status"], record["error"] = status.SKIPPED, error_info(exc)
+        except Diverged as exc:
+            record["status"], record["error"] = status.DIVERGED, error_info(exc)
+        except BaseException as exc:  # noqa: BLE001 - a failure is a result
+            record["status"] = status.OOM if status.looks_like_oom(exc) else status.FAILED
+            record["error"] = error_info(exc)
+    memory = record.setdefault("memory", {"device_peak_bytes": None, "device_peak_reason": "cell did not finish"})
+    memory.update({"host_peak_bytes": sampler.peak_bytes, "host_ru_maxrss_bytes": ru_maxrss_bytes(),
+                   "host_samples": sampler.samples})
+    record["wall_s"] = time.perf_counter() - start
+    record["finished_at"] = now_iso()
+    return record
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename), so a reader never sees half a record."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    cell = Cell.from_dict(json.loads(Path(argv[0]).read_text()))
+    write_json(Path(argv[1]), run(cell))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""SHOW: comparisons, tables, HTML and exports, from stored records only (never measures)."""

@@ -1,0 +1,60 @@
+"""One flat row per cell record: the export schema, the table source and the pandas loader's columns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FIELDS = (
+    "run_id", "suite", "workload", "backend", "mode", "precision", "device", "status", "error",
+    "accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "confusion_matrix",
+    "mse", "mae", "r2",
+    "train_samples_per_s", "train_samples_per_s_ci_low", "train_samples_per_s_ci_high", "train_samples_per_s_cv",
+    "infer_samples_per_s", "infer_samples_per_s_ci_low", "infer_samples_per_s_ci_high",
+    "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "compile_s", "first_step_s", "train_s",
+    "time_to_target_s", "host_peak_bytes", "device_peak_bytes", "device_peak_reason",
+    "params", "params_native", "spec_hash", "git_sha", "git_dirty", "started_at", "wall_s",
+)
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None = None) -> dict[str, Any]:
+    """The export row of one record (missing measurements are None)."""
+    cell, quality, timing = record.get("cell", {}), record.get("quality") or {}, record.get("timing") or {}
+    error = record.get("error")
+    latency = _get(timing, "latency_ms", "1") or {}
+    row = {
+        "run_id": run_id, "suite": suite, "workload": cell.get("workload"), "backend": cell.get("backend"),
+        "mode": cell.get("mode"), "precision": cell.get("precision"),
+        "device": _get(record, "device_info", "device"), "status": record.get("status"),
+        "error": f"{error['type']}: {error['message']}" if error else None,
+        "loss": quality.get("loss"),
+        "confusion_matrix": json.dumps(quality["confusion_matrix"]) if "confusion_matrix" in quality else None,
+        "train_samples_per_s": _get(timing, "train", "median"),
+        "train_samples_per_s_ci_low": _get(timing, "train", "ci_low"),
+        "train_samples_per_s_ci_high": _get(timing, "train", "ci_high"),
+        "train_samples_per_s_cv": _get(timing, "train", "cv"),
+        "infer_samples_per_s": _get(timing, "infer", "median"),
+        "infer_samples_per_s_ci_low": _get(timing, "infer", "ci_low"),
+        "infer_samples_per_s_ci_high": _get(timing, "infer", "ci_high"),
+        "latency_ms_p50": latency.get("p50"), "latency_ms_p90": latency.get("p90"),
+        "latency_ms_p99": latency.get("p99"),
+        "compile_s": timing.get("compile_s"), "first_step_s": timing.get("first_step_s"),
+        "train_s": timing.get("train_s"), "time_to_target_s": record.get("time_to_target_s"),
+        "host_peak_bytes": _get(record, "memory", "host_peak_bytes"),
+        "device_peak_bytes": _get(record, "memory", "device_peak_bytes"),
+        "device_peak_reason": _get(record, "memory", "device_peak_reason"),
+        "params": record.get("params"), "params_native": record.get("params_native"),
+        "spec_hash": record.get("spec_hash"), "git_sha": record.get("git_sha"), "git_dirty": record.get("git_dirty"),
+        "started_at": record.get("started_at"), "wall_s": record.get("wall_s"),
+    }
+    for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "mse", "mae", "r2"):
+        row[metric] = quality.get(metric)
+    return {name: row.get(name) for name in FIELDS}

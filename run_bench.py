@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The command line: parse, call harness/ and reports/, map errors to exit codes (0 ok, 1 failures, 2 bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from suites.errors import SpecError, UsageError
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"run_bench: {message} (see --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run_bench.py", description="Benchmark the same model in PyTorch, TensorFlow/Keras and JAX.",
+                     epilog="Exit codes: 0 all cells ok or skipped; 1 a cell failed / parity mismatch; 2 bad input.")
+    parser.add_argument("--db", help="results database (default $BENCH_DB or results/bench.sqlite)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the final table or verdict")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="suites, workloads, backends (installed or not) and modes")
+
+    run = sub.add_parser("run", help="train, evaluate and time every cell of a suite, one fresh process per cell")
+    run.add_argument("--suite", default="smoke", help="suite name (suites/NAME.toml) or a .toml path (default smoke)")
+    run.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: the suite's)")
+    run.add_argument("--backends", type=_csv, help="comma-separated backends (default: the suite's)")
+    run.add_argument("--modes", type=_csv, help="comma-separated modes, applied to the backends that have them")
+    run.add_argument("--precisions", type=_csv, help="comma-separated precisions (fp32, bf16)")
+    run.add_argument("--batch-size", type=_positive_int, help="override every task's batch size")
+    run.add_argument("--epochs", type=_positive_int, help="override the budget's epochs")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"), help="device (default auto)")
+    run.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
+    run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
+                     help="finish an interrupted run (default: the latest), running only its missing cells")
+
+    parity = sub.add_parser("parity", help="prove the backends build the same model: params, outputs, losses")
+    parity.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: all offline)")
+    parity.add_argument("--backends", type=_csv, help="comma-separated backends (default: all installed)")
+
+    export = sub.add_parser("export", help="write a run's flat records as JSON or CSV")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--run", default="latest", help="run id or 'latest' (default)")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+
+    sub.add_parser("history", help="list the stored runs, newest first")
+    return parser
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from harness import cli as measure  # deferred: keeps --help fast
+    from reports import cli as show
+
+    return {"list": measure.cmd_list, "run": measure.cmd_run, "parity": measure.cmd_parity,
+            "export": show.cmd_export, "history": show.cmd_history}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _commands()[args.command](args)
+    except (UsageError, SpecError) as exc:
+        sys.stderr.write(f"run_bench: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("run_bench: interrupted; finished cells are stored — continue with `run --resume`\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

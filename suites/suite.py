@@ -1,0 +1,88 @@
+"""Named suites (suites/*.toml): which workloads, backends, modes and precisions, under which budget."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suites.errors import SpecError, UsageError
+from suites.registry import OFFLINE_WORKLOADS, get_workload
+from suites.spec import BUDGETS
+
+SUITES_DIR = Path(__file__).resolve().parent
+_KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
+         "memory_limit_mb"}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named selection of cells and their budget; modes map backend → mode list (absent: the backend default)."""
+
+    name: str
+    description: str
+    budget: str
+    workloads: tuple[str, ...]
+    backends: tuple[str, ...]
+    modes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    precisions: tuple[str, ...] = ("fp32",)
+    timeout_s: float = 600.0
+    memory_limit_mb: int | None = None
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def _list(path: Path, data: dict[str, object], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = data.get(key, list(default))
+    if value == "all":
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise SpecError(f"{path.name}: '{key}' must be a non-empty list of names or \"all\", got {value!r}")
+    return tuple(value)
+
+
+def parse_suite(path: Path) -> Suite:
+    """Read and validate a suite file; every problem is one SpecError line naming the file and key."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path.name}: not valid TOML ({exc}); fix the file and retry") from None
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise SpecError(f"{path.name}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    budget = data.get("budget", "smoke")
+    if budget not in BUDGETS:
+        raise SpecError(f"{path.name}: 'budget' must be one of {BUDGETS}, got {budget!r}")
+    workloads = _list(path, data, "workloads", OFFLINE_WORKLOADS)
+    for name in workloads:
+        try:
+            get_workload(name)
+        except UsageError as exc:
+            raise SpecError(f"{path.name}: {exc}") from None
+    modes = data.get("modes", {})
+    if not isinstance(modes, dict) or not all(isinstance(v, list) for v in modes.values()):
+        raise SpecError(f"{path.name}: 'modes' must be a table of backend = [mode, ...]")
+    timeout = data.get("timeout_s", 600)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise SpecError(f"{path.name}: 'timeout_s' must be a positive number, got {timeout!r}")
+    limit = data.get("memory_limit_mb")
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise SpecError(f"{path.name}: 'memory_limit_mb' must be a positive integer, got {limit!r}")
+    return Suite(name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
+                 budget=budget, workloads=workloads,
+                 backends=_list(path, data, "backends", ("torch", "tensorflow", "jax")),
+                 modes={k: tuple(v) for k, v in modes.items()},
+                 precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
+                 memory_limit_mb=limit)
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A suite by name (suites/NAME.toml) or by path to a .toml file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = SUITES_DIR / f"{name_or_path}.toml"
+    if not path.exists():
+        raise UsageError(f"unknown suite {name_or_path!r}; known: {', '.join(suite_names())} (or a path to a .toml)")
+    return parse_suite(path)
