@@ -1,0 +1,30 @@
+"""Robust statistics of trials."""
+
+import numpy as np
+import pytest
+
+from harness.stats import percentiles_ms, summarize
+
+
+def test_summary_of_known_samples():
+    s = summarize([10.0, 11.0, 12.0, 13.0, 100.0])
+    assert s["median"] == 12.0
+    assert s["iqr"] == pytest.approx(2.0)
+    assert s["ci_low"] <= s["median"] <= s["ci_high"]
+    assert s["raw"] == [10.0, 11.0, 12.0, 13.0, 100.0]
+    assert s["cv"] > 1.0  # the outlier shows in the CV, not in the median
+
+
+def test_constant_samples_have_a_zero_width_interval():
+    s = summarize([5.0] * 5)
+    assert (s["ci_low"], s["ci_high"], s["cv"]) == (5.0, 5.0, 0.0)
+
+
+def test_empty_is_none_not_zero():
+    assert summarize([])["median"] is None
+
+
+def test_percentiles_in_ms():
+    p = percentiles_ms(list(np.linspace(0.001, 0.1, 100)))
+    assert p["p50"] == pytest.approx(50.5, rel=1e-3)
+    assert p["p99"] > p["p90"] > p["p50"]
