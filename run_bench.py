@@ -26,6 +26,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         sys.stderr.write(f"run_bench: {message} (see --help)\n")
@@ -35,13 +45,17 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="run_bench.py", description="Benchmark the same model in PyTorch, TensorFlow/Keras and JAX.",
                      epilog="Exit codes: 0 all cells ok or skipped; 1 a cell failed / parity mismatch; 2 bad input.")
-    parser.add_argument("--db", help="results database (default $BENCH_DB or results/bench.sqlite)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the final table or verdict")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="results database (default $BENCH_DB or results/bench.sqlite)")
+    common.add_argument("-q", "--quiet", action="store_true", help="print only the final table or verdict")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="suites, workloads, backends (installed or not) and modes")
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
 
-    run = sub.add_parser("run", help="train, evaluate and time every cell of a suite, one fresh process per cell")
+    add("list", "suites, workloads, backends (installed or not) and modes")
+
+    run = add("run", "train, evaluate and time every cell of a suite, one fresh process per cell")
     run.add_argument("--suite", default="smoke", help="suite name (suites/NAME.toml) or a .toml path (default smoke)")
     run.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: the suite's)")
     run.add_argument("--backends", type=_csv, help="comma-separated backends (default: the suite's)")
@@ -49,21 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precisions", type=_csv, help="comma-separated precisions (fp32, bf16)")
     run.add_argument("--batch-size", type=_positive_int, help="override every task's batch size")
     run.add_argument("--epochs", type=_positive_int, help="override the budget's epochs")
+    run.add_argument("--learning-rate", type=_positive_float, help="override every task's learning rate")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"), help="device (default auto)")
     run.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
     run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
                      help="finish an interrupted run (default: the latest), running only its missing cells")
 
-    parity = sub.add_parser("parity", help="prove the backends build the same model: params, outputs, losses")
+    parity = add("parity", "prove the backends build the same model: params, outputs, losses")
     parity.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: all offline)")
     parity.add_argument("--backends", type=_csv, help="comma-separated backends (default: all installed)")
 
-    export = sub.add_parser("export", help="write a run's flat records as JSON or CSV")
+    export = add("export", "write a run's flat records as JSON or CSV")
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--run", default="latest", help="run id or 'latest' (default)")
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
-    sub.add_parser("history", help="list the stored runs, newest first")
+    add("history", "list the stored runs, newest first")
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from dataclasses import dataclass
 
 from suites.errors import UsageError
@@ -36,11 +37,35 @@ BACKENDS: dict[str, BackendInfo] = {
 }
 
 
+EXTRA_ENV = "BENCH_EXTRA_BACKENDS"
+"""Out-of-tree backends: 'name=package.module:Class:mode1|mode2;...' (the first mode is the default)."""
+
+
+def extra_backends() -> dict[str, BackendInfo]:
+    """Backends declared in $BENCH_EXTRA_BACKENDS (e.g. a plugin, or the test suite's fault injector)."""
+    extras = {}
+    for entry in filter(None, os.environ.get(EXTRA_ENV, "").split(";")):
+        try:
+            name, target = entry.split("=", 1)
+            module, cls, modes = target.split(":")
+        except ValueError:
+            raise UsageError(f"{EXTRA_ENV}: {entry!r} is not 'name=module:Class:mode1|mode2'") from None
+        mode_list = tuple(modes.split("|"))
+        extras[name] = BackendInfo(name, mode_list, mode_list[0], (module.split(".")[0],), f"{module}:{cls}")
+    return extras
+
+
+def all_backends() -> dict[str, BackendInfo]:
+    """The built-in backends plus any declared in $BENCH_EXTRA_BACKENDS."""
+    return {**BACKENDS, **extra_backends()}
+
+
 def get_backend(name: str) -> BackendInfo:
     """The backend called `name`, or a UsageError listing the known names."""
-    if name not in BACKENDS:
-        raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
-    return BACKENDS[name]
+    known = all_backends()
+    if name not in known:
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(known)}")
+    return known[name]
 
 
 def check_mode(backend: str, mode: str) -> None:

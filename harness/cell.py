@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.timing import TrialPlan
+from suites.registry import get_workload
+from suites.spec import TaskSpec
 
 PLANS = {
     "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, latency_calls=20),
@@ -26,6 +28,7 @@ class Cell:
     budget: str = "smoke"
     epochs: int | None = None
     batch_size: int | None = None
+    learning_rate: float | None = None
     device: str = "auto"
 
     @property
@@ -35,6 +38,11 @@ class Cell:
     @property
     def plan(self) -> TrialPlan:
         return PLANS[self.budget]
+
+    def task(self) -> TaskSpec:
+        """The workload's task under this cell's budget and overrides."""
+        return get_workload(self.workload).task_for(self.budget, epochs=self.epochs, batch_size=self.batch_size,
+                                                    learning_rate=self.learning_rate)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -70,11 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = info["config"]
         suite = load_suite(config["suite_path"])
         over = Overrides(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["overrides"].items()})
-        timeout = config["timeout_s"]
+        timeout = args.timeout or config["timeout_s"]
     else:
         suite = load_suite(args.suite)
         over = Overrides(args.workloads, args.backends, args.modes, args.precisions, args.epochs, args.batch_size,
-                         args.device)
+                         args.learning_rate, args.device)
         timeout = args.timeout or suite.timeout_s
     cells = plan_cells(suite, over)
     if not args.resume:

@@ -22,6 +22,7 @@ class Overrides:
     precisions: tuple[str, ...] | None = None
     epochs: int | None = None
     batch_size: int | None = None
+    learning_rate: float | None = None
     device: str = "auto"
 
 
@@ -54,5 +55,5 @@ def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:
                 check_mode(backend, mode)
                 for precision in precisions:
                     cells.append(Cell(workload, backend, mode, precision, suite.budget, over.epochs,
-                                      over.batch_size, over.device))
+                                      over.batch_size, over.learning_rate, over.device))
     return cells

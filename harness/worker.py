@@ -33,7 +33,7 @@ def now_iso() -> str:
 def base_record(cell: Cell) -> dict[str, Any]:
     """The fields every record has, whatever its status."""
     workload = get_workload(cell.workload)
-    task = workload.task_for(cell.budget, epochs=cell.epochs, batch_size=cell.batch_size)
+    task = cell.task()
     return {"schema_version": SCHEMA_VERSION, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
             "task": task.to_dict(), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
@@ -54,7 +54,7 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
                           f"install it with: pip install -e '.[{cell.backend}]' -c constraints.txt")
     adapter = load_adapter_class(cell.backend)(cell.mode, cell.precision, cell.device)
     workload = get_workload(cell.workload)
-    task = workload.task_for(cell.budget, epochs=cell.epochs, batch_size=cell.batch_size)
+    task = cell.task()
     data = load_dataset(task.dataset, task.seed, task.test_fraction).limited(task.train_limit, task.eval_limit)
     record["dataset"] = data.summary()
     record["device_info"] = adapter.device_info()

@@ -222,12 +222,16 @@ class Workload:
         if self.task.is_classification and len(out) != 1:
             _fail("Workload", "model", f"a classifier with one output axis, got output shape {out}")
 
-    def task_for(self, budget: str, *, epochs: int | None = None, batch_size: int | None = None) -> TaskSpec:
+    def task_for(self, budget: str, *, epochs: int | None = None, batch_size: int | None = None,
+                 learning_rate: float | None = None) -> TaskSpec:
         """The task under a named budget, with optional CLI overrides."""
         if budget not in BUDGETS:
             raise SpecError(f"budget: must be one of {BUDGETS}, got {budget!r}")
         chosen: Budget = getattr(self, budget)
-        return dataclasses.replace(self.task, epochs=epochs or chosen.epochs,
+        optimizer = self.task.optimizer
+        if learning_rate is not None:
+            optimizer = dataclasses.replace(optimizer, learning_rate=learning_rate)
+        return dataclasses.replace(self.task, epochs=epochs or chosen.epochs, optimizer=optimizer,
                                    batch_size=batch_size or self.task.batch_size,
                                    train_limit=chosen.train_limit, eval_limit=chosen.eval_limit)
 

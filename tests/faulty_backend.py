@@ -1,0 +1,38 @@
+"""A test-only backend: the real torch adapter with one injected fault per mode (declared via BENCH_EXTRA_BACKENDS)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from backends.torch.adapter import TorchAdapter
+
+ENTRY = "faulty=tests.faulty_backend:FaultyAdapter:fine|raise|abort|hang|oom"
+
+
+class FaultyAdapter(TorchAdapter):
+    """Trains with torch, then misbehaves in its first training step as its mode says."""
+
+    name = "faulty"
+    modes = ("fine", "raise", "abort", "hang", "oom")
+    default_mode = "fine"
+
+    def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
+        super().__init__(mode, precision, device)  # any mode but 'compile' runs torch eagerly
+        self.fault = self.mode
+
+    def train_step(self, batch: Any) -> Any:
+        if self.fault == "raise":
+            raise RuntimeError("injected failure in train_step")
+        if self.fault == "abort":
+            os.kill(os.getpid(), signal.SIGABRT)
+        if self.fault == "hang":
+            time.sleep(3600)
+        if self.fault == "oom":
+            hog = []
+            while True:  # grows until the runner's memory limit kills the process
+                hog.append(bytearray(64 * 2**20))
+                hog[-1][:: 4096] = b"x" * len(hog[-1][:: 4096])
+        return super().train_step(batch)
