@@ -1,0 +1,83 @@
+"""The results store: schema, immediate commits, concurrent writers, export and the pandas loader."""
+
+import csv
+import io
+import json
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+
+from harness.store import STORE_SCHEMA, Store
+from reports.export import load_dataframe, load_rows, write_rows
+from reports.flat import FIELDS
+
+
+def _record(key: str, status: str = "ok", accuracy: float = 0.9) -> dict:
+    workload, backend, mode, precision = key.split("/")
+    return {"schema_version": 1, "key": key, "status": status,
+            "cell": {"workload": workload, "backend": backend, "mode": mode, "precision": precision},
+            "quality": {"accuracy": accuracy, "f1_macro": 0.8, "confusion_matrix": [[1, 0], [0, 1]]},
+            "timing": {"train": {"median": 100.0, "ci_low": 90.0, "ci_high": 110.0}}}
+
+
+def test_run_lifecycle_and_records(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.create_run("smoke", {"x": 1}, {"machine_key": "m"})
+    store.add_record(run_id, _record("a/torch/eager/fp32"))
+    store.add_record(run_id, _record("a/jax/jit/fp32", "failed"))
+    assert store.done_keys(run_id) == {"a/torch/eager/fp32", "a/jax/jit/fp32"}
+    store.finish_run(run_id)
+    [run] = store.runs()
+    assert run["cells"] == {"ok": 1, "failed": 1} and run["finished_at"]
+    assert [r["key"] for r in store.records(run_id)] == ["a/torch/eager/fp32", "a/jax/jit/fp32"]
+
+
+def test_wal_and_schema_version(tmp_path):
+    Store(tmp_path / "s.sqlite").close()
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(STORE_SCHEMA)
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    Store(tmp_path / "s.sqlite").close()
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    conn.commit()
+    with pytest.raises(ValueError, match="newer than this code"):
+        Store(tmp_path / "s.sqlite")
+
+
+def _writer(path: str, run_id: str, worker: int) -> None:
+    store = Store(path)
+    for i in range(25):
+        store.add_record(run_id, _record(f"w{worker}_{i}/torch/eager/fp32"))
+
+
+def test_two_writers_lose_nothing(tmp_path):
+    path = str(tmp_path / "s.sqlite")
+    run_id = Store(path).create_run("smoke", {}, {})
+    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, run_id, w)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert len(Store(path).done_keys(run_id)) == 50
+
+
+def test_export_json_csv_and_pandas(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.create_run("smoke", {}, {})
+    store.add_record(run_id, _record("a/torch/eager/fp32"))
+    rows = load_rows(store, run_id)
+    assert set(rows[0]) == set(FIELDS) and rows[0]["train_samples_per_s_ci_low"] == 90.0
+    buf = io.StringIO()
+    write_rows(rows, "csv", buf)
+    parsed = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert parsed[0]["accuracy"] == "0.9" and json.loads(parsed[0]["confusion_matrix"]) == [[1, 0], [0, 1]]
+    buf = io.StringIO()
+    write_rows(rows, "json", buf)
+    assert json.loads(buf.getvalue())[0]["run_id"] == run_id
+    frame = load_dataframe(str(tmp_path / "s.sqlite"))
+    assert list(frame.columns) == list(FIELDS) and frame.loc[0, "workload"] == "a"
