@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,36 +70,49 @@ def train(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, e
             "time_to_target_s": time_to_target, "batch_size": bs}
 
 
+Phase = Callable[[str], None]
+
+
+def _no_phase(name: str) -> None:
+    return None
+
+
 def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPlan,
-                 latency_batch_sizes: tuple[int, ...]) -> dict[str, Any]:
+                 latency_batch_sizes: tuple[int, ...], on_phase: Phase = _no_phase) -> dict[str, Any]:
     """Train and inference throughput on one device-resident fixed batch, and single-call latencies."""
     bs = effective_batch_size(batch_size, len(data.x_train))
     idx = np.arange(bs) % len(data.x_train)
     train_batch = adapter.put(data.x_train[idx], data.y_train[idx])
-    train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan)
+    train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan, on_phase, "train")
     infer_x = adapter.put(data.x_test[np.arange(bs) % len(data.x_test)])
-    infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan)
+    infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan, on_phase, "infer")
+    on_phase("latency")
     latency: dict[str, Any] = {}
     for lbs in latency_batch_sizes:
         x = adapter.put(data.x_test[np.arange(lbs) % len(data.x_test)])
         calls = latencies(adapter, lambda x=x: adapter.predict(x), plan)
         latency[str(lbs)] = {**percentiles_ms(calls), "raw_ms": [c * 1e3 for c in calls]}
     return {"train": {**summarize(train["samples_per_s"]), "steps_per_trial": train["steps_per_trial"],
-                      "warmup_s": train["warmup_s"], "batch_size": bs},
+                      "warmup_s": train["warmup_s"], "batch_size": bs, "samples": train["samples"]},
             "infer": {**summarize(infer["samples_per_s"]), "steps_per_trial": infer["steps_per_trial"],
-                      "warmup_s": infer["warmup_s"], "batch_size": bs},
+                      "warmup_s": infer["warmup_s"], "batch_size": bs, "samples": infer["samples"]},
             "latency_ms": latency}
 
 
 def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, plan: TrialPlan,
-                 latency_batch_sizes: tuple[int, ...] = (1,), eval_each_epoch: bool = True) -> dict[str, Any]:
+                 latency_batch_sizes: tuple[int, ...] = (1,), eval_each_epoch: bool = True,
+                 on_phase: Phase = _no_phase) -> dict[str, Any]:
     """Build from the shared initial weights, train, evaluate and time; everything a record needs from the run."""
+    on_phase("build")
     start = time.perf_counter()
     adapter.build(workload.model, task, init_weights(workload.model, task.seed))
     build_s = time.perf_counter() - start
+    on_phase("fit")
     trained = train(adapter, workload, task, data, eval_each_epoch)
+    on_phase("evaluate")
     quality = _quality(adapter, task, data, trained["batch_size"])
-    timing = steady_state(adapter, data, task.batch_size, plan, latency_batch_sizes)
+    timing = steady_state(adapter, data, task.batch_size, plan, latency_batch_sizes, on_phase)
+    on_phase("done")
     step_s = trained["batch_size"] / timing["train"]["median"] if timing["train"]["median"] else None
     first = trained["first_step_s"]
     compile_s = max(0.0, first - step_s) if first is not None and step_s is not None else None

@@ -50,12 +50,17 @@ def warmup_and_calibrate(device: Syncable, step: Callable[[], Any], plan: TrialP
     return warm, steps
 
 
-def throughput_trials(device: Syncable, step: Callable[[], Any], samples_per_step: int,
-                      plan: TrialPlan) -> dict[str, Any]:
+def throughput_trials(device: Syncable, step: Callable[[], Any], samples_per_step: int, plan: TrialPlan,
+                      on_phase: Callable[[str], None] | None = None, label: str = "train") -> dict[str, Any]:
     """Warm up, then `plan.trials` timed trials of calibrated length; samples/s per trial."""
+    if on_phase:
+        on_phase(f"warmup_{label}")
     warm, steps = warmup_and_calibrate(device, step, plan)
+    if on_phase:
+        on_phase(label)
     seconds = [timed_steps(device, step, steps) for _ in range(plan.trials)]
     return {"warmup_s": warm, "steps_per_trial": steps, "trial_s": seconds,
+            "samples": steps * samples_per_step * plan.trials,
             "samples_per_s": [steps * samples_per_step / s for s in seconds]}
 
 

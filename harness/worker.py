@@ -16,6 +16,7 @@ from backends.registry import get_backend, load_adapter_class
 from harness import status
 from harness.cell import Cell
 from harness.env import provenance
+from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
 from harness.protocol import Diverged, run_protocol
 from suites.data.registry import load_dataset
@@ -59,8 +60,15 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["dataset"] = data.summary()
     record["device_info"] = adapter.device_info()
     record["settings"] = adapter.settings()
-    result = run_protocol(adapter, workload, task, data, cell.plan)
+    gpu = GpuSampler.for_device()
+    try:
+        with gpu:
+            result = run_protocol(adapter, workload, task, data, cell.plan, on_phase=gpu.phase)
+    finally:
+        timing = record.get("timing") or {}
+        record["gpu"] = gpu.summary({k: timing[k]["samples"] for k in ("train", "infer") if k in timing})
     record.update(result)
+    record["gpu"] = gpu.summary({k: result["timing"][k]["samples"] for k in ("train", "infer")})
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()
 
