@@ -15,6 +15,7 @@ from backends.base import Unsupported
 from backends.registry import get_backend, load_adapter_class
 from harness import status
 from harness.cell import Cell
+from harness.efficiency import efficiency
 from harness.env import provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
@@ -71,6 +72,9 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["gpu"] = gpu.summary({k: result["timing"][k]["samples"] for k in ("train", "infer")})
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()
+    device = record["device_info"].get("device", "cpu")
+    gpu_peak = adapter.peak_matmul() if device != "cpu" and hasattr(adapter, "peak_matmul") else None
+    record["efficiency"] = efficiency(workload.model, result["timing"], device, gpu_peak)
 
 
 def run(cell: Cell) -> dict[str, Any]:

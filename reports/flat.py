@@ -14,7 +14,8 @@ FIELDS = (
     "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "compile_s", "first_step_s", "train_s",
     "time_to_target_s", "host_peak_bytes", "device_peak_bytes", "device_peak_reason",
     "gpu_util_mean_pct", "gpu_util_max_pct", "gpu_energy_j", "gpu_energy_j_per_train_sample", "gpu_reason",
-    "params", "params_native", "spec_hash", "git_sha", "git_dirty", "started_at", "wall_s",
+    "params", "params_native", "flops_per_sample", "achieved_flops_per_s", "mfu", "mfu_reason",
+    "spec_hash", "git_sha", "git_dirty", "started_at", "wall_s",
 )
 
 
@@ -57,6 +58,10 @@ def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None
         "gpu_energy_j": _get(record, "gpu", "energy_j"),
         "gpu_energy_j_per_train_sample": _get(record, "gpu", "phases", "train", "energy_j_per_sample"),
         "gpu_reason": _get(record, "gpu", "reason") if record.get("gpu") else "cell did not finish",
+        "flops_per_sample": _get(record, "efficiency", "train_flops_per_sample"),
+        "achieved_flops_per_s": _get(record, "efficiency", "achieved_train_flops_per_s"),
+        "mfu": _get(record, "efficiency", "mfu_train"),
+        "mfu_reason": _get(record, "efficiency", "mfu_reason") if record.get("efficiency") else "cell did not finish",
         "params": record.get("params"), "params_native": record.get("params_native"),
         "spec_hash": record.get("spec_hash"), "git_sha": record.get("git_sha"), "git_dirty": record.get("git_dirty"),
         "started_at": record.get("started_at"), "wall_s": record.get("wall_s"),
