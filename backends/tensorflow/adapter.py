@@ -1,0 +1,259 @@
+"""The TensorFlow / Keras 3 adapter: a GradientTape train step wrapped in tf.function ("graph"), XLA ("xla") or
+run eagerly ("eager")."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from backends.base import Adapter, Unsupported  # noqa: E402
+from backends.tensorflow.layers import NativeModel, build_model  # noqa: E402
+from backends.tensorflow.weights import read_weights, variable_map, write_weights  # noqa: E402
+from suites import layers as L  # noqa: E402
+from suites.params import Weights  # noqa: E402
+from suites.spec import ModelSpec, OptimizerSpec, TaskSpec  # noqa: E402
+
+CPU_PEAK_REASON = ("TF's CPU allocator keeps no statistics: tf.config.experimental.get_memory_info('CPU:0') "
+                   "returns {'current': 0, 'peak': 0} whatever was allocated")
+
+
+class BiasCorrectedAdam(keras.optimizers.Adam):
+    """Adam in the torch/optax form: p -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m/(1-b1^t), v_hat = v/(1-b2^t).
+
+    Keras' own Adam applies eps to the uncorrected sqrt(v) ("epsilon-hat"), i.e. its eps equals torch's
+    eps * sqrt(1 - b2^t); this subclass only rewrites the update so the constants mean what OptimizerSpec says.
+    Sparse (IndexedSlices) gradients are densified, so every row's moments decay as in torch and optax.
+    """
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        correction1 = 1.0 - tf.pow(tf.cast(self.beta_1, dtype), step)
+        correction2 = 1.0 - tf.pow(tf.cast(self.beta_2, dtype), step)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        self.assign_add(m, (grad - m.value) * (1.0 - self.beta_1))
+        self.assign_add(v, (tf.square(grad) - v.value) * (1.0 - self.beta_2))
+        denom = tf.sqrt(v.value) / tf.sqrt(correction2) + tf.cast(self.epsilon, dtype)
+        self.assign_sub(variable, (lr / correction1) * m.value / denom)
+
+
+def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+    """The Keras optimizer with every constant from the spec (SGD momentum without Nesterov, or torch-form Adam)."""
+    if spec.name == "sgd":
+        return keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum, nesterov=False)
+    return BiasCorrectedAdam(learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
+                             epsilon=spec.eps, amsgrad=False)
+
+
+def make_loss(name: str) -> keras.losses.Loss:
+    """Mean softmax cross-entropy on logits with integer labels, or mean squared error."""
+    if name == "cross_entropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.MeanSquaredError()
+
+
+def _cpu_name() -> str:
+    """The CPU model name from /proc/cpuinfo, else platform's answer."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class TensorFlowAdapter(Adapter):
+    """Keras 3 layers, a tf.GradientTape step with a Keras optimizer, compiled by tf.function / XLA or run eagerly."""
+
+    name: ClassVar[str] = "tensorflow"
+    modes: ClassVar[tuple[str, ...]] = ("graph", "xla", "eager")
+    default_mode: ClassVar[str] = "graph"
+
+    def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
+        super().__init__(mode, precision, device)
+        if precision != "fp32":
+            raise Unsupported("tensorflow backend: only fp32 is implemented (bf16 mixed precision is not)")
+        gpus = tf.config.list_physical_devices("GPU")
+        if device in ("cuda", "gpu") and not gpus:
+            raise Unsupported(f"device {device!r} requested but TensorFlow sees no GPU")
+        if device not in ("auto", "cpu", "cuda", "gpu"):
+            raise Unsupported(f"device {device!r} is not one of auto, cpu, cuda, gpu")
+        self.on_gpu = bool(gpus) and device != "cpu"
+        self.tf_device = "/GPU:0" if self.on_gpu else "/CPU:0"
+        self.spec: ModelSpec | None = None
+        self.task: TaskSpec | None = None
+
+    # ---- build ---------------------------------------------------------------------------------------------------
+
+    def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
+        keras.utils.set_random_seed(task.seed)  # seeds python/numpy/TF; every Dropout's SeedGenerator draws from it
+        self.spec, self.task = model, task
+        # cuDNN's LSTM kernel cannot be XLA-compiled: under "xla" on a GPU the generic (while-loop) LSTM is used.
+        use_cudnn: bool | str = False if self.mode == "xla" else "auto"
+        with tf.device(self.tf_device):
+            self.model: NativeModel = build_model(model, use_cudnn=use_cudnn, lstm_unroll=False)
+            self.variables = variable_map(model, self.model)
+            self.optimizer = make_optimizer(task.optimizer)
+            self.optimizer.build(self.model.trainable_variables)
+        self.loss_fn = make_loss(task.loss)
+        self.set_weights(weights)
+        self._x_dtype = tf.int32 if model.input_dtype == "int32" else tf.float32
+        self._y_dtype = tf.int32 if task.is_classification else tf.float32
+        self._y_shape: tuple[int, ...] = () if task.is_classification else tuple(model.output_shape)
+        self._train = self._compile(self._train_fn, with_labels=True)
+        self._predict = self._compile(self._predict_fn, with_labels=False)
+        if self.on_gpu:
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def _train_fn(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """One optimizer step; returns the batch's mean loss computed before the update."""
+        with tf.device(self.tf_device):
+            variables = self.model.trainable_variables
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(y, self.model(x, training=True))
+            grads = tape.gradient(loss, variables)
+            self.optimizer.apply(grads, variables)
+            return loss
+
+    def _predict_fn(self, x: tf.Tensor) -> tf.Tensor:
+        """Inference-mode forward pass."""
+        with tf.device(self.tf_device):
+            return self.model(x, training=False)
+
+    def _compile(self, fn: Callable[..., Any], *, with_labels: bool) -> Callable[..., Any]:
+        """fn as is ("eager"), or a tf.function with a batch-polymorphic signature (so no shape retraces), XLA on."""
+        if self.mode == "eager":
+            return fn
+        assert self.spec is not None
+        signature = [tf.TensorSpec((None, *self.spec.input_shape), self._x_dtype)]
+        if with_labels:
+            signature.append(tf.TensorSpec((None, *self._y_shape), self._y_dtype))
+        # A partial has no __code__, so TF's "frequent retracing" detector keys on this object, not on the shared
+        # method code (which would warn falsely once several adapters are built in one process).
+        return tf.function(functools.partial(fn), input_signature=signature, reduce_retracing=True,
+                           jit_compile=self.mode == "xla")
+
+    # ---- weights -------------------------------------------------------------------------------------------------
+
+    def get_weights(self) -> Weights:
+        return read_weights(self.variables)
+
+    def set_weights(self, weights: Weights) -> None:
+        assert self.spec is not None
+        write_weights(self.spec, self.variables, weights)
+        self._reset_optimizer()
+
+    def _reset_optimizer(self) -> None:
+        """Zero the step counter and every slot (momentum / Adam moments); the learning rate stays."""
+        learning_rate = getattr(self.optimizer, "_learning_rate", None)
+        for var in self.optimizer.variables:
+            if var is not learning_rate:
+                var.assign(tf.zeros(var.shape, var.dtype))
+
+    def trainable_param_count(self) -> int:
+        return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+
+    # ---- data and steps ------------------------------------------------------------------------------------------
+
+    def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
+        """Copy a batch to the device (inputs as float32 or int32 ids, labels int32 or float32 (N, out))."""
+        xt = self._to_device(np.asarray(x, dtype=self._x_dtype.as_numpy_dtype))
+        if y is None:
+            return xt
+        y_np = np.asarray(y, dtype=self._y_dtype.as_numpy_dtype).reshape((-1, *self._y_shape))
+        return xt, self._to_device(y_np)
+
+    def _to_device(self, array: np.ndarray) -> tf.Tensor:
+        with tf.device(self.tf_device):
+            return tf.identity(tf.convert_to_tensor(array))
+
+    def train_step(self, batch: Any) -> Any:
+        x, y = batch
+        return self._train(x, y)
+
+    def predict(self, x: Any) -> Any:
+        return self._predict(x)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+    def synchronize(self, value: Any = None) -> None:
+        """Wait for all queued device work (tf.test.experimental.sync_devices: a SyncDevice op per device + async
+        wait), which covers `value`; on CPU TF ops finish before returning, so this is a cheap no-op barrier."""
+        tf.test.experimental.sync_devices()
+
+    # ---- reporting -----------------------------------------------------------------------------------------------
+
+    def memory_stats(self) -> dict[str, Any]:
+        if self.on_gpu:
+            return {"device_peak_bytes": int(tf.config.experimental.get_memory_info("GPU:0")["peak"]),
+                    "device_peak_reason": None}
+        return {"device_peak_bytes": None, "device_peak_reason": CPU_PEAK_REASON}
+
+    def device_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"device": "gpu" if self.on_gpu else "cpu", "framework_version": tf.__version__,
+                                "keras_version": keras.__version__, "tf_device": self.tf_device}
+        if self.on_gpu:
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            info["device_name"] = details.get("device_name", "GPU")
+            info["compute_capability"] = details.get("compute_capability")
+        else:
+            info["device_name"] = _cpu_name()
+        return info
+
+    def settings(self) -> dict[str, Any]:
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        inter = tf.config.threading.get_inter_op_parallelism_threads()
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        default_note = ("0 = TF default: port::MaxParallelism() = schedulable CPUs, unless "
+                        "TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS is set")
+        onednn_env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        return {
+            "threads": {"intra_op": intra, "inter_op": inter,
+                        "intra_op_effective": intra or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0) or 0) or cpus,
+                        "inter_op_effective": inter or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0) or 0) or cpus,
+                        "note": default_note},
+            "mode": self.mode,
+            "precision": self.precision,
+            "layout": "NHWC",
+            "compiled": self.mode in ("graph", "xla"),
+            "xla": self.mode == "xla",
+            "xla_auto_jit": bool(tf.config.optimizer.get_jit()),
+            "tf32": tf.config.experimental.tensor_float_32_execution_enabled() if self.on_gpu else None,
+            "tf32_reason": None if self.on_gpu else "CPU: TF32 exists only on NVIDIA Ampere+ GPUs",
+            "onednn": {"TF_ENABLE_ONEDNN_OPTS": onednn_env, "enabled": _onednn_enabled()},
+            "lstm_kernel": self._lstm_kernel(),
+            "optimizer": "keras SGD" if self.task and self.task.optimizer.name == "sgd" else "BiasCorrectedAdam "
+                         "(keras Adam with the torch/optax eps placement)",
+            "framework_version": tf.__version__,
+            "keras_version": keras.__version__,
+        }
+
+    def _lstm_kernel(self) -> str | None:
+        """Which LSTM loop runs: cuDNN on a GPU outside XLA, else Keras' fused-gate while-loop."""
+        if self.spec is None or not any(isinstance(layer, L.LSTM) for layer in self.spec.layers):
+            return None
+        return "cudnn" if self.on_gpu and self.mode != "xla" else "keras while_loop, fused gates (implementation=2)"
+
+
+def _onednn_enabled() -> bool | None:
+    """Whether this TF build runs oneDNN (MKL) kernels (TF_ENABLE_ONEDNN_OPTS, default on for x86-64 Linux)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())

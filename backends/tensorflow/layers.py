@@ -1,0 +1,176 @@
+"""Native Keras 3 layers built from the neutral layer specs, and the model that chains them."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from suites import layers as L  # noqa: E402
+from suites.layers import Shape  # noqa: E402
+from suites.spec import ModelSpec  # noqa: E402
+
+CL = "channels_last"
+
+
+def activation_fn(name: str | None) -> Callable[[Any], Any] | None:
+    """The Keras activation for a neutral name; gelu is the exact erf form."""
+    if name is None:
+        return None
+    if name == "gelu":
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    return {"relu": keras.activations.relu, "tanh": keras.activations.tanh,
+            "sigmoid": keras.activations.sigmoid}[name]
+
+
+def sinusoid_table(max_len: int, dim: int) -> np.ndarray:
+    """pe[pos, 2i] = sin(pos / 10000^(2i/D)), pe[pos, 2i+1] = cos(same), computed in float64, cast to float32."""
+    pos = np.arange(max_len, dtype=np.float64)[:, None]
+    angle = pos * np.power(10000.0, -np.arange(0, dim, 2, dtype=np.float64) / dim)
+    pe = np.zeros((max_len, dim), np.float64)
+    pe[:, 0::2], pe[:, 1::2] = np.sin(angle), np.cos(angle)
+    return pe.astype(np.float32)
+
+
+class PositionalEncoding(keras.layers.Layer):
+    """x * sqrt(D) (if scale_input) + the fixed sinusoidal table; no trainable weights."""
+
+    def __init__(self, spec: L.PositionalEncoding, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scale = math.sqrt(dim) if spec.scale_input else None
+        self.table = sinusoid_table(spec.max_len, dim)
+
+    def call(self, x: Any) -> Any:
+        steps = x.shape[1]
+        pe = tf.constant(self.table[:steps]) if steps is not None else tf.constant(self.table)[: tf.shape(x)[1]]
+        if self.scale is not None:
+            x = x * self.scale
+        return x + pe
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+class TransformerEncoder(keras.layers.Layer):
+    """One encoder layer composed of Keras MultiHeadAttention, Dropout, LayerNormalization and a Dense FF block.
+
+    Post-norm: x = LN1(x + Drop(MHA(x))); x = LN2(x + Drop(FF(x))).  Pre-norm: x = x + Drop(MHA(LN1(x))); x = x +
+    Drop(FF(LN2(x))).  FF(x) = W2 · Drop(act(W1 x + b1)) + b2; MHA drops its attention probabilities at the same rate.
+    """
+
+    def __init__(self, spec: L.TransformerEncoder, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        rate = spec.dropout
+        self.attn = keras.layers.MultiHeadAttention(spec.num_heads, key_dim=spec.head_dim, dropout=rate)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps)
+        self.ff1 = keras.layers.Dense(spec.ff_dim, activation=activation_fn(spec.activation))
+        self.ff2 = keras.layers.Dense(spec.d_model)
+        self.drop_attn = keras.layers.Dropout(rate)
+        self.drop_ff_inner = keras.layers.Dropout(rate)
+        self.drop_ff_out = keras.layers.Dropout(rate)
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        self.attn.build(shape, shape)
+        self.norm1.build(shape)
+        self.norm2.build(shape)
+        self.ff1.build(shape)
+        self.ff2.build((*shape[:-1], self.spec.ff_dim))
+
+    def _attention(self, x: Any, training: Any) -> Any:
+        return self.drop_attn(self.attn(x, x, training=training), training=training)
+
+    def _feed_forward(self, x: Any, training: Any) -> Any:
+        hidden = self.drop_ff_inner(self.ff1(x), training=training)
+        return self.drop_ff_out(self.ff2(hidden), training=training)
+
+    def call(self, x: Any, training: Any = None) -> Any:
+        if self.spec.norm_first:
+            x = x + self._attention(self.norm1(x), training)
+            return x + self._feed_forward(self.norm2(x), training)
+        x = self.norm1(x + self._attention(x, training))
+        return self.norm2(x + self._feed_forward(x, training))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+def lstm_stack(spec: L.LSTM, use_cudnn: bool | str, unroll: bool) -> list[keras.layers.Layer]:
+    """Stacked Keras LSTMs (gates i, f, c, o = neutral i, f, g, o; fused-gate implementation 2); all but the top
+    return sequences."""
+    return [keras.layers.LSTM(spec.units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                              unit_forget_bias=False, return_sequences=spec.return_sequences or k < spec.num_layers - 1,
+                              implementation=2, use_cudnn=use_cudnn, unroll=unroll)
+            for k in range(spec.num_layers)]
+
+
+def build_layer(layer: L.Layer, in_shape: Shape, *, use_cudnn: bool | str = "auto",
+                lstm_unroll: bool = False) -> list[keras.layers.Layer]:
+    """The Keras layers (usually one) that compute one neutral layer."""
+    if isinstance(layer, L.Dense):
+        return [keras.layers.Dense(layer.units, activation=activation_fn(layer.activation), use_bias=layer.use_bias)]
+    if isinstance(layer, L.Conv2D):
+        return [keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
+                                    activation=activation_fn(layer.activation), data_format=CL)]
+    if isinstance(layer, L.Conv1D):
+        return [keras.layers.Conv1D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
+                                    activation=activation_fn(layer.activation), data_format=CL)]
+    if isinstance(layer, L.MaxPool2D):
+        return [keras.layers.MaxPooling2D(layer.pool_size, strides=layer.effective_stride, padding="valid",
+                                          data_format=CL)]
+    if isinstance(layer, L.MaxPool1D):
+        return [keras.layers.MaxPooling1D(layer.pool_size, strides=layer.effective_stride, padding="valid",
+                                          data_format=CL)]
+    if isinstance(layer, L.Flatten):
+        return [keras.layers.Flatten(data_format=CL)]
+    if isinstance(layer, L.Dropout):
+        return [keras.layers.Dropout(layer.rate)]
+    if isinstance(layer, L.Activation):
+        return [keras.layers.Activation(activation_fn(layer.name))]
+    if isinstance(layer, L.Embedding):
+        return [keras.layers.Embedding(layer.vocab_size, layer.dim)]
+    if isinstance(layer, L.GlobalMaxPool1D):
+        return [keras.layers.GlobalMaxPooling1D(data_format=CL)]
+    if isinstance(layer, L.GlobalAveragePool1D):
+        return [keras.layers.GlobalAveragePooling1D(data_format=CL)]
+    if isinstance(layer, L.LSTM):
+        return lstm_stack(layer, use_cudnn, lstm_unroll)
+    if isinstance(layer, L.LayerNorm):
+        return [keras.layers.LayerNormalization(epsilon=layer.eps)]
+    if isinstance(layer, L.PositionalEncoding):
+        return [PositionalEncoding(layer, in_shape[-1])]
+    if isinstance(layer, L.TransformerEncoder):
+        return [TransformerEncoder(layer)]
+    raise NotImplementedError(f"tensorflow backend: no builder for layer kind {getattr(layer, 'kind', layer)!r}")
+
+
+class NativeModel(keras.Model):
+    """The neutral layer stack as Keras layers called in order; `blocks[i]` holds the layers of neutral layer i."""
+
+    def __init__(self, blocks: list[list[keras.layers.Layer]]) -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.chain = [layer for block in blocks for layer in block]
+
+    def call(self, x: Any, training: Any = None) -> Any:
+        for layer in self.chain:
+            x = layer(x, training=training)
+        return x
+
+
+def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False) -> NativeModel:
+    """Build and materialise (one zero batch) the Keras model for a neutral spec on the current device scope."""
+    blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll)
+              for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
+    model = NativeModel(blocks)
+    model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
+    return model

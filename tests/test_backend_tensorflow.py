@@ -1,0 +1,234 @@
+"""Tests of the TensorFlow / Keras backend against the neutral spec and the float64 numpy reference (CPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from backends.base import Unsupported  # noqa: E402
+from backends.tensorflow.adapter import TensorFlowAdapter  # noqa: E402
+from suites import reference  # noqa: E402
+from suites.layers import (  # noqa: E402
+    LAYER_TYPES,
+    LSTM,
+    Activation,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAveragePool1D,
+    GlobalMaxPool1D,
+    LayerNorm,
+    MaxPool1D,
+    MaxPool2D,
+    PositionalEncoding,
+    TransformerEncoder,
+)
+from suites.params import init_weights, param_count  # noqa: E402
+from suites.registry import OFFLINE_WORKLOADS, get_workload  # noqa: E402
+from suites.spec import ModelSpec, OptimizerSpec, TaskSpec  # noqa: E402
+
+BATCH = 16
+TASK = TaskSpec("synthetic", "cross_entropy", OptimizerSpec("adam", 1e-3), batch_size=BATCH, epochs=1)
+
+PRIMITIVE_MODELS = (
+    ModelSpec("p_dense", (6,), (Dense(5, "tanh"), Dense(3, use_bias=False))),
+    ModelSpec("p_conv2d", (9, 9, 2), (Conv2D(4, 3, padding="same", activation="gelu"),
+                                      Conv2D(3, 3, stride=2, activation="sigmoid"), MaxPool2D(2, stride=1),
+                                      Flatten(), Dense(3))),
+    ModelSpec("p_activations", (6,), (Dense(8), Activation("gelu"), Dropout(0.3), Activation("tanh"),
+                                      Activation("sigmoid"), Activation("relu"), Dense(2))),
+    ModelSpec("p_conv1d", (12,), (Embedding(20, 6), Conv1D(5, 3, padding="same", activation="relu"), MaxPool1D(2),
+                                  Conv1D(4, 3, stride=2), GlobalMaxPool1D(), Dense(2)), input_dtype="int32"),
+    ModelSpec("p_transformer", (10,), (Embedding(30, 8), PositionalEncoding(16, scale_input=False),
+                                       TransformerEncoder(8, 2, 16, dropout=0.1, activation="gelu", norm_first=True,
+                                                          layer_norm_eps=1e-6),
+                                       LayerNorm(1e-3), GlobalAveragePool1D(), Dense(3)), input_dtype="int32"),
+    ModelSpec("p_lstm", (7, 5), (LSTM(6, num_layers=2, return_sequences=True), LSTM(4), Dense(2))),
+)
+
+
+def make_batch(model: ModelSpec, classification: bool, n: int = BATCH, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Small random inputs of the model's shape and matching labels."""
+    rng = np.random.default_rng(seed)
+    if model.input_dtype == "int32":
+        vocab = next(layer.vocab_size for layer in model.layers if isinstance(layer, Embedding))
+        x = rng.integers(0, vocab, (n, *model.input_shape)).astype(np.int32)
+    else:
+        x = rng.standard_normal((n, *model.input_shape)).astype(np.float32)
+    if classification:
+        return x, rng.integers(0, model.output_shape[-1], n).astype(np.int32)
+    return x, rng.standard_normal((n, *model.output_shape)).astype(np.float32)
+
+
+def built(model: ModelSpec, task: TaskSpec, mode: str = "graph") -> TensorFlowAdapter:
+    """A CPU adapter built with the neutral initialisation."""
+    adapter = TensorFlowAdapter(mode, device="cpu")
+    adapter.build(model, task, init_weights(model, 0))
+    return adapter
+
+
+def assert_matches_reference(adapter: TensorFlowAdapter, model: ModelSpec, x: np.ndarray) -> None:
+    """predict equals the float64 reference within 1e-4 * max(1, max|ref|)."""
+    out = adapter.to_numpy(adapter.predict(adapter.put(x)))
+    ref = reference.forward(model, adapter.get_weights(), x)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4 * max(1.0, float(np.abs(ref).max())))
+
+
+def eval_loss(adapter: TensorFlowAdapter, x: np.ndarray, y: np.ndarray, classification: bool) -> float:
+    """Inference-mode loss in numpy (deterministic even when training uses dropout)."""
+    out = adapter.to_numpy(adapter.predict(adapter.put(x))).astype(np.float64)
+    if not classification:
+        return float(np.mean((out - y) ** 2))
+    out -= out.max(-1, keepdims=True)
+    logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def test_every_primitive_is_covered() -> None:
+    covered = {layer.kind for model in PRIMITIVE_MODELS for layer in model.layers}
+    missing = sorted(set(LAYER_TYPES) - covered)
+    assert not missing, f"primitives without a tensorflow conformance model: {missing}"
+
+
+@pytest.mark.parametrize("model", PRIMITIVE_MODELS, ids=lambda m: m.name)
+def test_primitive_builds_and_matches_reference(model: ModelSpec) -> None:
+    adapter = built(model, TASK)
+    assert adapter.trainable_param_count() == param_count(model)
+    x, y = make_batch(model, True)
+    assert_matches_reference(adapter, model, x)
+    assert np.isfinite(adapter.to_numpy(adapter.train_step(adapter.put(x, y))))
+
+
+@pytest.mark.parametrize("name", OFFLINE_WORKLOADS)
+def test_workload(name: str) -> None:
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    adapter = built(model, task)
+    assert adapter.trainable_param_count() == param_count(model)
+    weights = init_weights(model, 3)
+    adapter.set_weights(weights)
+    back = adapter.get_weights()
+    assert back.keys() == weights.keys()
+    for key, value in weights.items():
+        assert back[key].dtype == np.float32 and np.array_equal(back[key], value), key
+    x, y = make_batch(model, task.is_classification)
+    out = adapter.to_numpy(adapter.predict(adapter.put(x)))
+    assert out.shape == (BATCH, *model.output_shape)
+    assert_matches_reference(adapter, model, x)
+    before = eval_loss(adapter, x, y, task.is_classification)
+    batch = adapter.put(x, y)
+    for _ in range(6):
+        loss = adapter.train_step(batch)
+    assert np.isfinite(adapter.to_numpy(loss))
+    assert eval_loss(adapter, x, y, task.is_classification) < before
+
+
+@pytest.mark.parametrize(("mode", "name"), [("xla", "mnist_cnn"), ("xla", "rowmnist_lstm"), ("xla", "text_transformer"),
+                                           ("eager", "rowmnist_lstm"), ("eager", "text_transformer")])
+def test_modes_agree_with_graph(mode: str, name: str) -> None:
+    workload = get_workload(name)
+    model, task = workload.model.without_dropout(), workload.task
+    x, y = make_batch(model, True)
+    losses = {}
+    for m in ("graph", mode):
+        adapter = built(model, task, m)
+        assert_matches_reference(adapter, model, x)
+        batch = adapter.put(x, y)
+        losses[m] = [float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(3)]
+    np.testing.assert_allclose(losses[mode], losses["graph"], rtol=1e-4)
+
+
+def _linear_task(optimizer: OptimizerSpec) -> tuple[ModelSpec, TaskSpec]:
+    return (ModelSpec("lin", (4,), (Dense(1),)),
+            TaskSpec("synthetic", "mse", optimizer, batch_size=BATCH, epochs=1, metrics=("mse",)))
+
+
+def _numpy_losses(optimizer: OptimizerSpec, w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
+                  steps: int) -> list[float]:
+    """Float64 reference: MSE on a linear model, torch/optax-form Adam or SGD with (non-Nesterov) momentum."""
+    params = [w.astype(np.float64), b.astype(np.float64)]
+    slots = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    losses = []
+    for t in range(1, steps + 1):
+        err = x @ params[0] + params[1] - y
+        losses.append(float(np.mean(err ** 2)))
+        grads = [2.0 * x.T @ err / err.size, 2.0 * err.sum(0) / err.size]
+        for p, g, (m, v) in zip(params, grads, slots, strict=True):
+            if optimizer.name == "sgd":
+                m[...] = optimizer.momentum * m + g
+                p -= optimizer.learning_rate * m
+            else:
+                m[...] = optimizer.beta1 * m + (1 - optimizer.beta1) * g
+                v[...] = optimizer.beta2 * v + (1 - optimizer.beta2) * g * g
+                m_hat, v_hat = m / (1 - optimizer.beta1 ** t), v / (1 - optimizer.beta2 ** t)
+                p -= optimizer.learning_rate * m_hat / (np.sqrt(v_hat) + optimizer.eps)
+    return losses
+
+
+@pytest.mark.parametrize("optimizer", [OptimizerSpec("adam", 0.05, beta1=0.8, beta2=0.99, eps=0.1),
+                                       OptimizerSpec("adam", 0.01),
+                                       OptimizerSpec("sgd", 0.05, momentum=0.9), OptimizerSpec("sgd", 0.1)],
+                         ids=["adam_big_eps", "adam", "sgd_momentum", "sgd"])
+def test_optimizer_matches_numpy_and_resets(optimizer: OptimizerSpec) -> None:
+    model, task = _linear_task(optimizer)
+    adapter = built(model, task)
+    x, y = make_batch(model, False, n=32)
+    weights = init_weights(model, 0)
+    expected = _numpy_losses(optimizer, weights["0.kernel"], weights["0.bias"], x, y, 10)
+    batch = adapter.put(x, y)
+    for _ in range(2):  # set_weights resets the optimizer: the second run repeats the first
+        adapter.set_weights(weights)
+        got = [float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(10)]
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_dropout_is_seeded_and_only_in_training() -> None:
+    workload = get_workload("mnist_mlp")
+    model = dataclasses.replace(workload.model, layers=(Flatten(), Dense(64, "relu"), Dropout(0.5), Dense(10)))
+    x, y = make_batch(model, True)
+    runs = []
+    for _ in range(2):
+        adapter = built(model, workload.task)
+        batch = adapter.put(x, y)
+        runs.append([float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(3)])
+        assert_matches_reference(adapter, model, x)  # predict is inference mode
+    assert runs[0] == runs[1]
+    plain = built(model.without_dropout(), workload.task)
+    assert float(plain.to_numpy(plain.train_step(plain.put(x, y)))) != runs[0][0]
+
+
+def test_graph_mode_does_not_retrace() -> None:
+    model = get_workload("mnist_mlp").model
+    adapter = built(model, TASK)
+    for n in (BATCH, BATCH, 8, BATCH):
+        x, y = make_batch(model, True, n=n)
+        adapter.train_step(adapter.put(x, y))
+        adapter.predict(adapter.put(x))
+    assert adapter._train.experimental_get_tracing_count() == 1
+    assert adapter._predict.experimental_get_tracing_count() == 1
+
+
+def test_reporting_and_unsupported() -> None:
+    adapter = built(get_workload("tfidf_mlp").model, TASK, "xla")
+    adapter.synchronize(adapter.train_step(adapter.put(*make_batch(adapter.spec, True))))
+    stats = adapter.memory_stats()
+    assert stats["device_peak_bytes"] is None and "CPU" in stats["device_peak_reason"]
+    settings = adapter.settings()
+    for key in ("threads", "mode", "precision", "layout", "compiled", "xla", "tf32"):
+        assert key in settings
+    assert settings["xla"] is True and settings["compiled"] is True and settings["layout"] == "NHWC"
+    assert settings["tf32"] is None and settings["tf32_reason"]
+    info = adapter.device_info()
+    assert info["device"] == "cpu" and info["framework_version"] and info["device_name"]
+    with pytest.raises(Unsupported):
+        TensorFlowAdapter("graph", precision="bf16")
+    with pytest.raises(Unsupported):
+        TensorFlowAdapter("jit")
