@@ -237,6 +237,7 @@ class TensorFlowAdapter(Adapter):
             "tf32_reason": None if self.on_gpu else "CPU: TF32 exists only on NVIDIA Ampere+ GPUs",
             "onednn": {"TF_ENABLE_ONEDNN_OPTS": onednn_env, "enabled": _onednn_enabled()},
             "lstm_kernel": self._lstm_kernel(),
+            "dropout_rng": "stateless Philox (same masks in graph and eager; XLA's Philox lowering draws others)",
             "optimizer": "keras SGD" if self.task and self.task.optimizer.name == "sgd" else "BiasCorrectedAdam "
                          "(keras Adam with the torch/optax eps placement)",
             "framework_version": tf.__version__,
