@@ -1,0 +1,1 @@
+"""PyTorch backend: native modules, weight mapping and the adapter."""

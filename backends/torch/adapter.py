@@ -1,0 +1,202 @@
+"""The PyTorch adapter: eager or torch.compile training/inference steps on a neutral model."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backends.base import Adapter, Unsupported
+from backends.torch.layers import NeutralNet
+from backends.torch.weights import load_weights, read_weights, trainable_count
+from suites.params import Weights
+from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' → CUDA when torch sees one, else CPU; 'cuda'/'gpu' require CUDA; 'cpu' forces CPU."""
+    if device == "cpu":
+        return torch.device("cpu")
+    if device in ("cuda", "gpu"):
+        if not torch.cuda.is_available():
+            raise Unsupported(f"device {device!r} requested but torch sees no CUDA device")
+        return torch.device("cuda")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    raise Unsupported(f"unknown device {device!r}; use auto, cpu, cuda or gpu")
+
+
+def cpu_name() -> str:
+    """The CPU model name from /proc/cpuinfo, else platform's answer."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_optimizer(params: list[torch.nn.Parameter], spec: OptimizerSpec) -> torch.optim.Optimizer:
+    """SGD (momentum, no nesterov, no decay) or Adam with the spec's constants, fused kernels where available."""
+    if spec.name == "sgd":
+        def build(**impl: bool) -> torch.optim.Optimizer:
+            return torch.optim.SGD(params, lr=spec.learning_rate, momentum=spec.momentum, dampening=0.0,
+                                   weight_decay=0.0, nesterov=False, **impl)
+    else:
+        def build(**impl: bool) -> torch.optim.Optimizer:
+            return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.beta1, spec.beta2), eps=spec.eps,
+                                    weight_decay=0.0, amsgrad=False, **impl)
+    try:
+        return build(fused=True)
+    except (RuntimeError, ValueError):
+        return build(foreach=True)
+
+
+class TorchAdapter(Adapter):
+    """A neutral model as an nn.Module trained with torch.optim; 'compile' wraps the steps in torch.compile."""
+
+    name: ClassVar[str] = "torch"
+    modes: ClassVar[tuple[str, ...]] = ("eager", "compile")
+    default_mode: ClassVar[str] = "eager"
+
+    def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
+        super().__init__(mode, precision, device)
+        if self.precision != "fp32":
+            raise Unsupported(f"torch backend implements fp32 only, not {self.precision!r} (no mixed precision yet)")
+        self.dev = resolve_device(device)
+        self.net: NeutralNet | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._training = True
+
+    # -- build -------------------------------------------------------------------------------------------------
+    def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
+        torch.manual_seed(task.seed)
+        self.model, self.task = model, task
+        self.net = NeutralNet(model).to(self.dev)
+        self.net.train()
+        self._training = True
+        self._params = [p for p in self.net.parameters() if p.requires_grad]
+        self._loss = F.cross_entropy if task.is_classification else F.mse_loss
+        forward_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self._forward_loss
+        forward: Callable[[torch.Tensor], torch.Tensor] = self.net
+        if self.mode == "compile":
+            torch._dynamo.reset()  # per-code-object caches are shared by every NeutralNet: start clean for this model
+            forward_loss = torch.compile(forward_loss, dynamic=False)
+            forward = torch.compile(forward, dynamic=False)
+        self._loss_fn, self._forward_fn = forward_loss, forward
+        self.set_weights(weights)
+
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        assert self.net is not None
+        return self._loss(self.net(x), y)
+
+    def _net(self) -> NeutralNet:
+        if self.net is None:
+            raise RuntimeError("call build() first")
+        return self.net
+
+    def _set_training(self, flag: bool) -> None:
+        if self._training != flag:
+            self._net().train(flag)
+            self._training = flag
+
+    # -- weights -----------------------------------------------------------------------------------------------
+    def get_weights(self) -> Weights:
+        return read_weights(self._net(), self.model)
+
+    def set_weights(self, weights: Weights) -> None:
+        load_weights(self._net(), self.model, weights)
+        self.optimizer = make_optimizer(self._params, self.task.optimizer)
+
+    def trainable_param_count(self) -> int:
+        return trainable_count(self._net())
+
+    # -- steps -------------------------------------------------------------------------------------------------
+    def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
+        net = self._net()
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        xt = xt.long() if net.spec.input_dtype == "int32" else xt.float()
+        xt = xt.to(self.dev)
+        if net.input_channels_first:
+            xt = xt.movedim(-1, 1).contiguous()
+        if y is None:
+            return xt
+        yt = torch.from_numpy(np.ascontiguousarray(y))
+        yt = yt.long() if self.task.is_classification else yt.float()
+        return xt, yt.to(self.dev)
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
+        x, y = batch
+        self._set_training(True)
+        assert self.optimizer is not None
+        loss = self._loss_fn(x, y)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        self._set_training(False)
+        with torch.inference_mode():
+            return self._forward_fn(x)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().numpy()
+        return np.asarray(value)
+
+    def synchronize(self, value: Any = None) -> None:
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+
+    # -- reporting ---------------------------------------------------------------------------------------------
+    def memory_stats(self) -> dict[str, Any]:
+        if self.dev.type == "cuda":
+            return {"device_peak_bytes": int(torch.cuda.max_memory_allocated(self.dev)), "device_peak_reason": None}
+        return {"device_peak_bytes": None,
+                "device_peak_reason": "torch has no peak-allocation counter for CPU tensors"}
+
+    def device_info(self) -> dict[str, Any]:
+        cuda = self.dev.type == "cuda"
+        return {
+            "device": self.dev.type,
+            "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_name(),
+            "framework": "torch",
+            "framework_version": torch.__version__,
+            "cuda_version": torch.version.cuda if cuda else None,
+            "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        cuda = self.dev.type == "cuda"
+        matmul_tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
+        cudnn_tf32 = bool(torch.backends.cudnn.allow_tf32)
+        return {
+            "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
+            "mode": self.mode,
+            "precision": self.precision,
+            "layout": "NCHW",
+            "compiled": self.mode == "compile",
+            "compile_mode": "torch.compile(default, dynamic=False)" if self.mode == "compile" else None,
+            "xla": False,
+            "tf32": (matmul_tf32 or cudnn_tf32) if cuda else None,
+            "tf32_reason": None if cuda else "TF32 applies to CUDA only; this run is on CPU",
+            "tf32_matmul": matmul_tf32,
+            "tf32_cudnn": cudnn_tf32,
+            "optimizer_impl": self._optimizer_impl(),
+        }
+
+    def _optimizer_impl(self) -> str | None:
+        if self.optimizer is None:
+            return None
+        group = self.optimizer.param_groups[0]
+        return "fused" if group.get("fused") else "foreach" if group.get("foreach") else "for-loop"
