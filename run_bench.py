@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--learning-rate", type=_positive_float, help="override every task's learning rate")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"), help="device (default auto)")
     run.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
+    run.add_argument("--isolation", choices=("fork", "spawn"), default=None,
+                     help="fork: each cell is a fresh process forked from a pre-imported per-backend parent, imports "
+                          "excluded (default); spawn: each cell is a new interpreter that imports its framework")
     run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
                      help="finish an interrupted run (default: the latest), running only its missing cells")
 

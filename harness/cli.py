@@ -71,19 +71,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = load_suite(config["suite_path"])
         over = Overrides(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["overrides"].items()})
         timeout = args.timeout or config["timeout_s"]
+        isolation = args.isolation or config.get("isolation", "fork")
     else:
         suite = load_suite(args.suite)
         over = Overrides(args.workloads, args.backends, args.modes, args.precisions, args.epochs, args.batch_size,
                          args.learning_rate, args.device)
         timeout = args.timeout or suite.timeout_s
+        isolation = args.isolation or "fork"
     cells = plan_cells(suite, over)
     if not args.resume:
         config = {"suite_path": args.suite, "overrides": over.__dict__, "timeout_s": timeout,
-                  "cells": [c.key for c in cells]}
+                  "isolation": isolation, "cells": [c.key for c in cells]}
         run_id = store.create_run(suite.name, config, provenance())
     if not args.quiet:
         con.print(f"run {run_id}: {len(cells)} cells of suite {suite.name!r} → {store.path}")
-    execute(store, run_id, cells, timeout, suite.memory_limit_mb, _progress(con, args.quiet, len(cells)))
+    execute(store, run_id, cells, timeout, suite.memory_limit_mb, _progress(con, args.quiet, len(cells)), isolation)
     store.finish_run(run_id)
     records = store.records(run_id)
     rows = [flatten(r, run_id, suite.name) for r in records]

@@ -1,12 +1,10 @@
-"""The parent side: run each cell in a fresh worker process with a timeout and a memory limit; classify its end."""
+"""The parent side: run each cell in its own process with a timeout and a memory limit; classify how it ended."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ import psutil
 
 from harness import status
 from harness.cell import Cell
-from harness.env import REPO
+from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
 from harness.worker import base_record, now_iso
 
 POLL_S = 0.05
@@ -46,42 +44,48 @@ def _failure(cell: Cell, kind: str, message: str, stderr: str, wall_s: float) ->
 
 
 def run_cell(cell: Cell, timeout_s: float, memory_limit_bytes: int | None = None,
-             env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one cell in a new process session; returns its record, whatever happened to the process."""
+             pool: ZygotePool | None = None) -> dict[str, Any]:
+    """Run one cell in its own process (forked from `pool`'s zygote, or spawned when pool is None); its record."""
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-        cell_path, out_path, err_path = Path(tmp, "cell.json"), Path(tmp, "result.json"), Path(tmp, "stderr.txt")
-        cell_path.write_text(json.dumps(cell.to_dict()))
-        child_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        out_path, err_path = Path(tmp, "result.json"), Path(tmp, "stderr.txt")
         start = time.perf_counter()
-        with err_path.open("w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "harness.worker", str(cell_path), str(out_path)],
-                                    cwd=REPO, env=child_env, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
-            watcher = psutil.Process(proc.pid)
-            verdict: tuple[str, str] | None = None
-            while proc.poll() is None:
-                elapsed = time.perf_counter() - start
-                if elapsed > timeout_s:
-                    verdict = (status.TIMEOUT, f"no result after {timeout_s:.0f} s; killed")
-                elif memory_limit_bytes and (rss := _tree_rss(watcher)) > memory_limit_bytes:
-                    verdict = (status.OOM, f"host memory {rss / 2**20:.0f} MiB exceeded the limit "
-                                           f"{memory_limit_bytes / 2**20:.0f} MiB; killed")
-                if verdict:
-                    _kill_group(proc.pid)
-                    proc.wait()
-                    break
-                time.sleep(POLL_S)
-            _kill_group(proc.pid)  # leftovers of the session
+        try:
+            launched: Launched = (ForkedCell(pool.get(cell.backend), cell.to_dict(), out_path, err_path) if pool
+                                  else SpawnedCell(cell.to_dict(), out_path, err_path))
+        except RuntimeError as exc:
+            return _failure(cell, status.CRASHED, str(exc), "", time.perf_counter() - start)
+        verdict = _watch(launched, start, timeout_s, memory_limit_bytes)
+        code = launched.wait()
         wall_s = time.perf_counter() - start
-        stderr = err_path.read_text(errors="replace")
+        stderr = err_path.read_text(errors="replace") if err_path.exists() else ""
         if verdict:
             return _failure(cell, verdict[0], verdict[1], stderr, wall_s)
-        if proc.returncode < 0:
-            sig = signal.Signals(-proc.returncode).name
-            kind = status.OOM if sig == "SIGKILL" and "memory" in stderr.lower() else status.CRASHED
-            return _failure(cell, kind, f"worker killed by {sig}", stderr, wall_s)
+        if code < 0:
+            return _failure(cell, status.CRASHED, f"worker killed by {signal.Signals(-code).name}", stderr, wall_s)
         if not out_path.exists():
-            return _failure(cell, status.FAILED, f"worker exited {proc.returncode} without a result", stderr, wall_s)
+            return _failure(cell, status.FAILED, f"worker exited {code} without a result", stderr, wall_s)
         record = json.loads(out_path.read_text())
         record["process_wall_s"] = wall_s
+        record["isolation"] = "fork" if pool else "spawn"
         return record
+
+
+def _watch(launched: Launched, start: float, timeout_s: float,
+           memory_limit_bytes: int | None) -> tuple[str, str] | None:
+    """Poll until the process ends; kill it (and say why) past the timeout or the memory limit."""
+    try:
+        watcher = psutil.Process(launched.pid)
+    except psutil.Error:
+        return None
+    while launched.poll() is None:
+        verdict = None
+        if time.perf_counter() - start > timeout_s:
+            verdict = (status.TIMEOUT, f"no result after {timeout_s:.0f} s; killed")
+        elif memory_limit_bytes and (rss := _tree_rss(watcher)) > memory_limit_bytes:
+            verdict = (status.OOM, f"host memory {rss / 2**20:.0f} MiB exceeded the limit "
+                                   f"{memory_limit_bytes / 2**20:.0f} MiB; killed")
+        if verdict:
+            _kill_group(launched.pid)
+            return verdict
+        time.sleep(POLL_S)
+    return None

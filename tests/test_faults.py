@@ -11,6 +11,7 @@ import pytest
 
 from harness import status
 from harness.cell import Cell
+from harness.launch import ZygotePool
 from harness.runner import run_cell
 from harness.store import Store
 from tests.faulty_backend import ENTRY
@@ -28,17 +29,25 @@ def _cell(mode: str, workload: str = "linear_regression") -> Cell:
     return Cell(workload, "faulty", mode, epochs=2)
 
 
-def test_each_fault_gets_its_status():
+@pytest.mark.parametrize("isolation", ["fork", "spawn"])
+def test_each_fault_gets_its_status(isolation):
     expected = {"fine": status.OK, "raise": status.FAILED, "abort": status.CRASHED, "hang": status.TIMEOUT,
-                "oom": status.OOM}
-    for mode, want in expected.items():
-        record = run_cell(_cell(mode), timeout_s=40 if mode != "hang" else 15, memory_limit_bytes=1500 * 2**20)
+                "oom": status.OOM, "fine-after": status.OK}
+    pool = ZygotePool() if isolation == "fork" else None
+    for name, want in expected.items():
+        mode = name.removesuffix("-after")
+        record = run_cell(_cell(mode), timeout_s=40 if mode != "hang" else 15, memory_limit_bytes=1500 * 2**20,
+                          pool=pool)
         assert record["status"] == want, (mode, record.get("error"))
         assert record["key"] == f"linear_regression/faulty/{mode}/fp32"
         if want != status.OK:
             assert record["error"]["message"]
+        else:
+            assert record["isolation"] == isolation and record["quality"]["r2"] is not None
         if mode == "abort":
             assert "SIGABRT" in record["error"]["message"]
+    if pool:
+        pool.close()
 
 
 def test_failed_cell_keeps_its_traceback():

@@ -1,0 +1,88 @@
+"""A per-backend fork server: imports the framework once, then forks one fresh child process per cell.
+
+Protocol on stdin/stdout, one JSON object per line:
+  runner → zygote  {"cell": {...}, "out": "/path/result.json", "err": "/path/stderr.txt"}
+  zygote → runner  {"ready": true}                          once, after the imports
+                   {"pid": N}                               the cell's child has started
+                   {"pid": N, "returncode": R}              it ended (negative R: killed by signal -R)
+The child runs nothing the parent ran: no framework op executes before the fork, so thread pools, allocators and
+device contexts are created fresh in each child. Import time is paid once and is not part of any cell.
+Run as `python -m harness.zygote BACKEND`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (so no cell outlives its runner)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def preimport(backend: str) -> None:
+    """Import the harness and the backend's adapter (and what its first build would import lazily)."""
+    import harness.worker  # noqa: F401
+    from backends.registry import get_backend, load_adapter_class
+
+    if get_backend(backend).installed:
+        load_adapter_class(backend)
+    if backend == "torch":
+        import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: 1-2 s that is import, not build)
+
+
+def _child(request: dict[str, Any]) -> None:
+    os.setsid()
+    die_with_parent()
+    err = os.open(request["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(err, 2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    from pathlib import Path
+
+    from harness.cell import Cell
+    from harness.worker import run, write_json
+
+    write_json(Path(request["out"]), run(Cell.from_dict(request["cell"])))
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def serve(backend: str) -> None:
+    die_with_parent()
+    preimport(backend)
+    _send({"ready": True})
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _child(request)
+                code = 0
+            except BaseException:  # noqa: BLE001 - reported through stderr and the exit code
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        _send({"pid": pid})
+        _, wait_status = os.waitpid(pid, 0)
+        _send({"pid": pid, "returncode": os.waitstatus_to_exitcode(wait_status)})
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
