@@ -84,3 +84,14 @@ class Adapter(ABC):
     @abstractmethod
     def settings(self) -> dict[str, Any]:
         """Settings that affect fairness: threads, layout, compile/XLA, precision, TF32, ..."""
+
+    def idiomatic_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> dict[str, Any]:
+        """One training epoch fed from host arrays by the framework's own input pipeline, timed end to end.
+
+        Returns {'seconds': float, 'steps': int, 'samples': int, 'pipeline': str}; the clock stops after a device sync.
+        """
+        raise Unsupported(f"{self.name} has no idiomatic input pipeline yet")
+
+    def peak_matmul(self) -> dict[str, Any] | None:
+        """{'peak_flops_per_s', 'method'} of a large GEMM on this adapter's accelerator; None on CPU."""
+        return None
