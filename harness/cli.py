@@ -16,6 +16,7 @@ from harness.plan import Overrides, plan_cells
 from harness.session import execute
 from harness.store import Store
 from reports.console import make_console
+from reports.fairness import print_fairness
 from reports.flat import flatten
 from reports.table import print_table
 from suites.errors import UsageError
@@ -90,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     records = store.records(run_id)
     rows = [flatten(r, run_id, suite.name) for r in records]
     print_table(rows, f"run {run_id} ({suite.name})", con)
+    print_fairness(records, con, args.quiet)
     bad = [r for r in records if r["status"] not in status.GOOD]
     return 1 if bad else 0
 

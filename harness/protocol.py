@@ -12,6 +12,7 @@ import numpy as np
 from backends.base import Adapter
 from harness import metrics
 from harness.batching import effective_batch_size, epoch_batches, padded_chunks
+from harness.selftest import clock_selftest, require_clock
 from harness.stats import percentiles_ms, summarize
 from harness.timing import TrialPlan, latencies, throughput_trials, timed_call
 from suites.data.dataset import Dataset
@@ -86,6 +87,11 @@ def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPl
     train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan, on_phase, "train")
     infer_x = adapter.put(data.x_test[np.arange(bs) % len(data.x_test)])
     infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan, on_phase, "infer")
+    on_phase("selftest")
+    clock = {"train": clock_selftest(adapter, lambda: adapter.train_step(train_batch), adapter.to_numpy),
+             "infer": clock_selftest(adapter, lambda: adapter.predict(infer_x), adapter.to_numpy)}
+    for what, result in clock.items():
+        require_clock(result, f"{what} clock self-test")
     on_phase("latency")
     latency: dict[str, Any] = {}
     for lbs in latency_batch_sizes:
@@ -96,7 +102,7 @@ def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPl
                       "warmup_s": train["warmup_s"], "batch_size": bs, "samples": train["samples"]},
             "infer": {**summarize(infer["samples_per_s"]), "steps_per_trial": infer["steps_per_trial"],
                       "warmup_s": infer["warmup_s"], "batch_size": bs, "samples": infer["samples"]},
-            "latency_ms": latency}
+            "latency_ms": latency, "clock_selftest": clock}
 
 
 def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, plan: TrialPlan,
