@@ -11,7 +11,7 @@ from backends.registry import BACKENDS
 from harness import parity as parity_check
 from harness import status
 from harness.cell import Cell
-from harness.env import provenance
+from harness.env import git_state, provenance
 from harness.plan import Overrides, plan_cells
 from harness.session import execute
 from harness.store import Store
@@ -111,6 +111,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from reports.parity_table import parity_table
 
     con.print(parity_table(rows))
+    Store(args.db).add_parity(rows, git_state()["git_sha"])
     failed = [r for r in rows if not r["ok"]]
     con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
     return 1 if failed else 0

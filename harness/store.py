@@ -16,20 +16,23 @@ from harness.env import REPO
 
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
-STORE_SCHEMA = 1
+STORE_SCHEMA = 2
+"""v1 → v2: runs gained config_key (the nightly history key) and the parity table was added."""
 RECORD_SCHEMA = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
-    machine_key TEXT, config TEXT NOT NULL, provenance TEXT NOT NULL);
+    machine_key TEXT, config TEXT NOT NULL, provenance TEXT NOT NULL, config_key TEXT);
 CREATE TABLE IF NOT EXISTS cells (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
     cell_key TEXT NOT NULL, workload TEXT NOT NULL, backend TEXT NOT NULL, mode TEXT NOT NULL,
     precision TEXT NOT NULL, status TEXT NOT NULL, record_schema INTEGER NOT NULL, record TEXT NOT NULL,
     stored_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS cells_run ON cells(run_id);
+CREATE TABLE IF NOT EXISTS parity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT, rows TEXT NOT NULL);
 """
 
 
@@ -74,19 +77,24 @@ class Store:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 c.execute(statement)
             row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
+            version = int(row[0]) if row else STORE_SCHEMA
             if version > STORE_SCHEMA:
                 raise ValueError(f"{self.path} has store schema {version}, newer than this code ({STORE_SCHEMA})")
+            columns = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+            if "config_key" not in columns:  # v1 databases
+                c.execute("ALTER TABLE runs ADD COLUMN config_key TEXT")
             c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
 
-    def create_run(self, suite: str, config: dict[str, Any], provenance: dict[str, Any]) -> str:
+    def create_run(self, suite: str, config: dict[str, Any], provenance: dict[str, Any],
+                   config_key: str | None = None) -> str:
         """A new run id (UTC time + random suffix), stored with its configuration and provenance."""
         now = dt.datetime.now(dt.UTC)
         run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         with self._tx() as c:
-            c.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, ?, ?, ?)",
+            c.execute("INSERT INTO runs (run_id, suite, started_at, finished_at, machine_key, config, provenance, "
+                      "config_key) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
                       (run_id, suite, now.isoformat(timespec="seconds"), provenance.get("machine_key"),
-                       json.dumps(config), json.dumps(provenance)))
+                       json.dumps(config), json.dumps(provenance), config_key))
         return run_id
 
     def finish_run(self, run_id: str) -> None:
@@ -105,12 +113,20 @@ class Store:
                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT run_id, suite, started_at, finished_at, machine_key, config, provenance "
-                                "FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self.conn.execute("SELECT run_id, suite, started_at, finished_at, machine_key, config, provenance, "
+                                "config_key FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             return None
         return {"run_id": row[0], "suite": row[1], "started_at": row[2], "finished_at": row[3],
-                "machine_key": row[4], "config": json.loads(row[5]), "provenance": json.loads(row[6])}
+                "machine_key": row[4], "config": json.loads(row[5]), "provenance": json.loads(row[6]),
+                "config_key": row[7]}
+
+    def history(self, machine_key: str, config_key: str, before: str | None = None) -> list[str]:
+        """Finished run ids with this machine and configuration key, oldest first (only those before `before`)."""
+        rows = self.conn.execute("SELECT run_id FROM runs WHERE machine_key=? AND config_key=? AND finished_at "
+                                 "IS NOT NULL ORDER BY started_at, run_id", (machine_key, config_key)).fetchall()
+        ids = [r[0] for r in rows]
+        return ids[: ids.index(before)] if before in ids else ids
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first, with its cell counts by status."""
@@ -136,6 +152,17 @@ class Store:
             latest.pop(key, None)
             latest[key] = upgrade_record(json.loads(text), schema)
         return list(latest.values())
+
+    def add_parity(self, rows: list[dict[str, Any]], git_sha: str | None) -> None:
+        """Store the rows of one `run_bench.py parity` check."""
+        with self._tx() as c:
+            c.execute("INSERT INTO parity (checked_at, git_sha, rows) VALUES (?, ?, ?)",
+                      (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), git_sha, json.dumps(rows)))
+
+    def latest_parity(self) -> dict[str, Any] | None:
+        """The newest parity check: {'checked_at', 'git_sha', 'rows'}, or None."""
+        row = self.conn.execute("SELECT checked_at, git_sha, rows FROM parity ORDER BY id DESC LIMIT 1").fetchone()
+        return {"checked_at": row[0], "git_sha": row[1], "rows": json.loads(row[2])} if row else None
 
     def done_keys(self, run_id: str) -> set[str]:
         """Cell keys that already have a record in the run."""

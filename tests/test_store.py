@@ -81,3 +81,24 @@ def test_export_json_csv_and_pandas(tmp_path):
     assert json.loads(buf.getvalue())[0]["run_id"] == run_id
     frame = load_dataframe(str(tmp_path / "s.sqlite"))
     assert list(frame.columns) == list(FIELDS) and frame.loc[0, "workload"] == "a"
+
+
+def test_v1_database_is_upgraded_on_open(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+            machine_key TEXT, config TEXT NOT NULL, provenance TEXT NOT NULL);
+        INSERT INTO runs VALUES ('old', 'smoke', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'm', '{}',
+            '{}');
+    """)
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.run("old")["config_key"] is None
+    new = store.create_run("smoke", {}, {"machine_key": "m"}, config_key="k")
+    store.finish_run(new)
+    assert store.history("m", "k") == [new]
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA)
