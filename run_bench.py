@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
     add("history", "list the stored runs, newest first")
+
+    calibrate = add("calibrate", "measure (or show) this machine's float32 GEMM peak, the MFU denominator")
+    calibrate.add_argument("--refresh", action="store_true", help="measure again (do it on an idle machine)")
+
+    compare = add("compare", "backends side by side (ratios to a baseline with CIs and significance), or two runs")
+    compare.add_argument("run", nargs="?", default="latest", help="run id or 'latest' (default)")
+    compare.add_argument("--baseline", default="torch", help="backend the ratios are taken against (default torch)")
+    compare.add_argument("--against", metavar="RUN", help="compare the same cells of RUN (older) with this run")
+    compare.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     return parser
 
 
@@ -90,7 +99,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from reports import cli as show
 
     return {"list": measure.cmd_list, "run": measure.cmd_run, "parity": measure.cmd_parity,
-            "export": show.cmd_export, "history": show.cmd_history}
+            "calibrate": measure.cmd_calibrate,
+            "export": show.cmd_export, "history": show.cmd_history, "compare": show.cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

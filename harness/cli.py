@@ -10,6 +10,7 @@ from rich.console import Console
 from backends.registry import BACKENDS
 from harness import parity as parity_check
 from harness import status
+from harness.calibrate import cpu_peak
 from harness.cell import Cell
 from harness.env import git_state, provenance
 from harness.plan import Overrides, plan_cells
@@ -115,3 +116,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     failed = [r for r in rows if not r["ok"]]
     con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
     return 1 if failed else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    peak = cpu_peak(refresh=args.refresh)
+    _console(args).print(f"CPU float32 GEMM peak: {peak['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s "
+                         f"({peak['method']}, measured {peak['measured_at']})")
+    return 0

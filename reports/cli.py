@@ -8,8 +8,11 @@ import sys
 from rich.table import Table
 
 from harness.store import Store
+from reports.compare import compare_backends, compare_runs
+from reports.compare_view import as_json, backend_markdown, backend_tables, runs_table
 from reports.console import make_console
 from reports.export import load_rows, write_rows
+from reports.fairness import describe, mismatches, print_fairness
 from suites.errors import UsageError
 
 
@@ -30,6 +33,47 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         write_rows(rows, args.format, sys.stdout)
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    run_id = resolve_run(store, args.run)
+    records = store.records(run_id)
+    con = make_console()
+    if args.against:
+        previous = resolve_run(store, args.against)
+        rows = compare_runs(records, store.records(previous))
+        if args.format == "json":
+            sys.stdout.write(as_json(rows) + "\n")
+        else:
+            con.print(runs_table(rows, run_id, previous))
+        return 0
+    backends = {r["cell"]["backend"] for r in records}
+    if args.baseline not in backends:
+        raise UsageError(f"baseline backend {args.baseline!r} is not in run {run_id} "
+                         f"(it has {', '.join(sorted(backends))}); pass --baseline")
+    rows = compare_backends(records, args.baseline)
+    if args.format == "json":
+        sys.stdout.write(as_json(rows) + "\n")
+        return 0
+    if args.format == "markdown":
+        sys.stdout.write(backend_markdown(rows, args.baseline) + "\n")
+        for line in describe_all(records):
+            sys.stdout.write(f"- {line}\n")
+        return 0
+    for table in backend_tables(rows, args.baseline):
+        con.print(table)
+    print_fairness(records, con)
+    return 0
+
+
+def describe_all(records: list[dict]) -> list[str]:
+    """Fairness mismatches of every workload's cells, one line each."""
+    lines = []
+    for workload in dict.fromkeys(r["cell"]["workload"] for r in records):
+        lines += [f"{workload}: {line}" for line in describe(mismatches(
+            [r for r in records if r["cell"]["workload"] == workload]))]
+    return lines
 
 
 def cmd_history(args: argparse.Namespace) -> int:

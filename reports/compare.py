@@ -1,0 +1,122 @@
+"""Noise-aware comparisons from raw trials: backends against a baseline backend, and a run against another run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from reports.flat import flatten
+
+ALPHA = 0.05
+METRICS = (  # (flat field, raw-trials path in the record or None, higher is better)
+    ("train_samples_per_s", ("timing", "train", "raw"), True),
+    ("infer_samples_per_s", ("timing", "infer", "raw"), True),
+    ("latency_ms_p50", ("timing", "latency_ms", "1", "raw_ms"), False),
+    ("latency_ms_p99", None, False),
+    ("host_peak_bytes", None, False),
+    ("device_peak_bytes", None, False),
+    ("accuracy", None, True),
+    ("f1_macro", None, True),
+    ("r2", None, True),
+    ("mfu", None, True),
+)
+
+
+def _raw(record: dict[str, Any], path: tuple[str, ...] | None) -> list[float]:
+    data: Any = record
+    for key in path or ():
+        if not isinstance(data, dict) or key not in data:
+            return []
+        data = data[key]
+    return [float(v) for v in data] if isinstance(data, list) else []
+
+
+def ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, n: int = 2000) -> tuple[float, float, float]:
+    """median(a) / median(b) with a percentile-bootstrap 95 % CI (trials resampled independently)."""
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    boot = np.median(rng.choice(x, (n, len(x))), axis=1) / np.median(rng.choice(y, (n, len(y))), axis=1)
+    return float(np.median(x) / np.median(y)), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided Mann-Whitney U p-value of two sets of trials (None with fewer than 3 each)."""
+    if len(a) < 3 or len(b) < 3:
+        return None
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def _entry(metric: str, higher: bool, cur: dict[str, Any], ref: dict[str, Any], cur_raw: list[float],
+           ref_raw: list[float]) -> dict[str, Any]:
+    value, base = cur["row"].get(metric), ref["row"].get(metric)
+    out: dict[str, Any] = {"metric": metric, "value": value, "baseline": base, "ratio": None, "ci_low": None,
+                           "ci_high": None, "p_value": None, "significant": None, "better": None}
+    if value is None or base is None or base == 0:
+        return out
+    if cur_raw and ref_raw:
+        out["ratio"], out["ci_low"], out["ci_high"] = ratio_ci(cur_raw, ref_raw)
+        out["p_value"] = significance(cur_raw, ref_raw)
+        out["significant"] = out["p_value"] is not None and out["p_value"] < ALPHA
+    else:
+        out["ratio"] = value / base
+    if out["ratio"] is not None and out["ratio"] != 1.0:
+        out["better"] = (out["ratio"] > 1) == higher
+    return out
+
+
+def _cells(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"record": r, "row": flatten(r)} for r in records]
+
+
+def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Per ok cell: every metric with its ratio to the baseline backend's cell of the same workload."""
+    cells = [c for c in _cells(records) if c["row"]["status"] == "ok"]
+    out = []
+    for cell in cells:
+        row = cell["row"]
+        refs = [c for c in cells if c["row"]["workload"] == row["workload"] and c["row"]["backend"] == baseline]
+        ref = refs[0] if refs else None
+        metrics = []
+        for metric, path, higher in METRICS:
+            if ref is None:
+                metrics.append({"metric": metric, "value": row.get(metric), "baseline": None, "ratio": None,
+                                "ci_low": None, "ci_high": None, "p_value": None, "significant": None, "better": None})
+                continue
+            metrics.append(_entry(metric, higher, cell, ref, _raw(cell["record"], path), _raw(ref["record"], path)))
+        out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
+                    "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})
+    return out
+
+
+def compare_runs(current: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same cells of two runs: each metric's ratio new/old, its CI and significance; improvements/regressions."""
+    old = {c["record"]["key"]: c for c in _cells(previous) if c["row"]["status"] == "ok"}
+    out = []
+    for cell in _cells(current):
+        key = cell["record"]["key"]
+        if cell["row"]["status"] != "ok" or key not in old:
+            out.append({"key": key, "status": cell["row"]["status"], "metrics": [], "new": key not in old})
+            continue
+        metrics = [_entry(m, higher, cell, old[key], _raw(cell["record"], path), _raw(old[key]["record"], path))
+                   for m, path, higher in METRICS]
+        out.append({"key": key, "status": "ok", "metrics": metrics, "new": False})
+    return out
+
+
+def best_values(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(workload, metric) → the best value among the compared cells."""
+    best: dict[tuple[str, str], float] = {}
+    higher = {m: h for m, _, h in METRICS}
+    for row in rows:
+        for m in row["metrics"]:
+            if m["value"] is None:
+                continue
+            key = (row["workload"], m["metric"])
+            if key not in best or (m["value"] > best[key]) == higher[m["metric"]]:
+                best[key] = m["value"]
+    return best
