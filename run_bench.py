@@ -77,11 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--backends", type=_csv, help="comma-separated backends (default: all installed)")
 
     export = add("export", "write a run's flat records as JSON or CSV")
-    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--format", choices=("json", "csv", "pytest-benchmark"), default="json",
+                        help="json/csv: flat records; pytest-benchmark: its JSON, for `pytest-benchmark compare`")
     export.add_argument("--run", default="latest", help="run id or 'latest' (default)")
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
     add("history", "list the stored runs, newest first")
+
+    nightly = add("nightly", "run a suite, judge each cell against its own history (noise-aware), write the HTML "
+                             "report; exit 1 when something regressed")
+    nightly.add_argument("--suite", default="nightly", help="suite name or .toml path (default nightly)")
+    nightly.add_argument("--history", type=_positive_int, default=10, help="comparable earlier runs used (default 10)")
+    nightly.add_argument("--html", help="report path (default results/nightly-RUN.html beside the database)")
+    nightly.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
+    nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
+
+    report = add("report", "write one self-contained HTML report of a run (opens offline)")
+    report.add_argument("--run", default="latest", help="run id or 'latest' (default)")
+    report.add_argument("--html", required=True, help="file to write, e.g. report.html")
 
     calibrate = add("calibrate", "measure (or show) this machine's float32 GEMM peak, the MFU denominator")
     calibrate.add_argument("--refresh", action="store_true", help="measure again (do it on an idle machine)")
@@ -99,7 +112,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from reports import cli as show
 
     return {"list": measure.cmd_list, "run": measure.cmd_run, "parity": measure.cmd_parity,
-            "calibrate": measure.cmd_calibrate,
+            "calibrate": measure.cmd_calibrate, "nightly": measure.cmd_nightly, "report": show.cmd_report,
             "export": show.cmd_export, "history": show.cmd_history, "compare": show.cmd_compare}
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backends.registry import BACKENDS
 from harness import parity as parity_check
@@ -19,10 +24,12 @@ from harness.store import Store
 from reports.console import make_console
 from reports.fairness import print_fairness
 from reports.flat import flatten
-from reports.table import print_table
+from reports.regressions import history_series, verdicts
+from reports.table import print_table, print_verdicts
 from suites.errors import UsageError
 from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
-from suites.suite import load_suite, suite_names
+from suites.spec import canonical_json
+from suites.suite import Suite, load_suite, suite_names
 
 
 def _console(args: argparse.Namespace) -> Console:
@@ -47,24 +54,43 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(con: Console, quiet: bool, total: int) -> Any:
+@contextmanager
+def progress_reporter(con: Console, quiet: bool, total: int) -> Iterator[Any]:
+    """A callback for each cell start/end: a rich progress bar on a terminal, one line per finished cell always."""
     done = [0]
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=con, transient=True, disable=quiet or not con.is_terminal)
+    task = bar.add_task("cells", total=total)
 
     def report(cell: Cell, record: dict[str, Any] | None) -> None:
-        if quiet or record is None:
+        if record is None:
+            bar.update(task, description=cell.key)
             return
         done[0] += 1
+        bar.advance(task)
+        if quiet:
+            return
         err = record.get("error") or {}
         extra = f"  {err.get('type')}: {str(err.get('message'))[:100]}" if record["status"] != status.OK else ""
-        con.print(f"[{done[0]}/{total}] {cell.key:<45} {record['status']:<8} {record.get('wall_s', 0):6.1f} s{extra}")
+        bar.console.print(f"[{done[0]}/{total}] {cell.key:<45} {record['status']:<8} "
+                          f"{record.get('wall_s', 0):6.1f} s{extra}", markup=False)
 
-    return report
+    with bar:
+        yield report
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    con = _console(args)
+def _config_key(suite: Suite, cells: list[Cell]) -> str:
+    """What makes two nightly runs comparable: the suite, its budget and the exact cells (not the code version)."""
+    payload = canonical_json({"suite": suite.name, "budget": suite.budget, "cells": [c.to_dict() for c in cells]})
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _run_suite(args: argparse.Namespace, con: Console, config_key_wanted: bool = False
+               ) -> tuple[Store, str, Suite, list[dict[str, Any]]]:
+    """Plan, create (or resume) a run, execute its missing cells, print the table; the store, run id and records."""
     store = Store(args.db)
-    if args.resume:
+    resume = getattr(args, "resume", None)
+    if resume:
         run_id = store.latest_run_id() if args.resume == "latest" else args.resume
         info = store.run(run_id) if run_id else None
         if info is None:
@@ -76,25 +102,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         isolation = args.isolation or config.get("isolation", "fork")
     else:
         suite = load_suite(args.suite)
-        over = Overrides(args.workloads, args.backends, args.modes, args.precisions, args.epochs, args.batch_size,
-                         args.learning_rate, args.device)
+        over = Overrides(getattr(args, "workloads", None), getattr(args, "backends", None),
+                         getattr(args, "modes", None), getattr(args, "precisions", None), getattr(args, "epochs", None),
+                         getattr(args, "batch_size", None), getattr(args, "learning_rate", None),
+                         getattr(args, "device", "auto"))
         timeout = args.timeout or suite.timeout_s
         isolation = args.isolation or "fork"
     cells = plan_cells(suite, over)
-    if not args.resume:
+    if not resume:
         config = {"suite_path": args.suite, "overrides": over.__dict__, "timeout_s": timeout,
                   "isolation": isolation, "cells": [c.key for c in cells]}
-        run_id = store.create_run(suite.name, config, provenance())
+        key = _config_key(suite, cells) if config_key_wanted else None
+        run_id = store.create_run(suite.name, config, provenance(), config_key=key)
     if not args.quiet:
         con.print(f"run {run_id}: {len(cells)} cells of suite {suite.name!r} → {store.path}")
-    execute(store, run_id, cells, timeout, suite.memory_limit_mb, _progress(con, args.quiet, len(cells)), isolation)
+    with progress_reporter(con, args.quiet, len(cells)) as report:
+        execute(store, run_id, cells, timeout, suite.memory_limit_mb, report, isolation)
     store.finish_run(run_id)
     records = store.records(run_id)
     rows = [flatten(r, run_id, suite.name) for r in records]
     print_table(rows, f"run {run_id} ({suite.name})", con)
     print_fairness(records, con, args.quiet)
-    bad = [r for r in records if r["status"] not in status.GOOD]
-    return 1 if bad else 0
+    return store, run_id, suite, records
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _, _, _, records = _run_suite(args, _console(args))
+    return 1 if any(r["status"] not in status.GOOD for r in records) else 0
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    """Run a suite under its machine + configuration key, judge every cell against its own history, write HTML."""
+    con = _console(args)
+    store, run_id, suite, records = _run_suite(args, con, config_key_wanted=True)
+    info = store.run(run_id)
+    assert info is not None
+    past_ids = store.history(info["machine_key"], info["config_key"], before=run_id)[-args.history:]
+    past = [store.records(rid) for rid in past_ids]
+    found = verdicts(records, past)
+    print_verdicts(found, con, len(past_ids), args.quiet)
+    series = history_series([(store.run(rid), recs) for rid, recs in zip(past_ids, past, strict=True)]
+                            + [(info, records)])
+    html_path = Path(args.html or store.path.parent / f"nightly-{run_id}.html")
+    from reports.html import render_report
+
+    html_path.write_text(render_report(info, records, store.latest_parity(), found, series))
+    con.print(f"report: {html_path}")
+    return 1 if any(v["verdict"] == "regression" for v in found) else 0
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from rich.table import Table
 
@@ -13,6 +15,8 @@ from reports.compare_view import as_json, backend_markdown, backend_tables, runs
 from reports.console import make_console
 from reports.export import load_rows, write_rows
 from reports.fairness import describe, mismatches, print_fairness
+from reports.pytest_benchmark import to_pytest_benchmark
+from reports.regressions import history_series, verdicts
 from suites.errors import UsageError
 
 
@@ -26,7 +30,15 @@ def resolve_run(store: Store, run: str | None) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = Store(args.db)
-    rows = load_rows(store, resolve_run(store, args.run))
+    run_id = resolve_run(store, args.run)
+    if args.format == "pytest-benchmark":
+        text = json.dumps(to_pytest_benchmark(store.run(run_id) or {}, store.records(run_id)), indent=1)
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            sys.stdout.write(text + "\n")
+        return 0
+    rows = load_rows(store, run_id)
     if args.output:
         with open(args.output, "w", newline="") as handle:
             write_rows(rows, args.format, handle)
@@ -74,6 +86,25 @@ def describe_all(records: list[dict]) -> list[str]:
         lines += [f"{workload}: {line}" for line in describe(mismatches(
             [r for r in records if r["cell"]["workload"] == workload]))]
     return lines
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.html import render_report
+
+    store = Store(args.db)
+    run_id = resolve_run(store, args.run)
+    info = store.run(run_id)
+    records = store.records(run_id)
+    found, series = None, None
+    if info and info.get("config_key"):
+        past_ids = store.history(info["machine_key"], info["config_key"], before=run_id)[-10:]
+        past = [(store.run(rid), store.records(rid)) for rid in past_ids]
+        found = verdicts(records, [recs for _, recs in past]) if past else None
+        series = history_series([*past, (info, records)]) if past else None
+    with open(args.html, "w") as handle:
+        handle.write(render_report(info, records, store.latest_parity(), found, series))
+    make_console().print(f"wrote {args.html} ({len(records)} cells of run {run_id})")
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:

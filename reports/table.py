@@ -68,3 +68,27 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
 
 def print_table(rows: Sequence[dict[str, Any]], title: str, console: Console | None = None) -> None:
     (console or Console()).print(comparison_table(rows, title))
+
+
+def print_verdicts(found: Sequence[dict[str, Any]], console: Console, history_n: int, quiet: bool = False) -> None:
+    """Regressions first (red), then improvements; 'ok' and 'new' cells are counted, not listed."""
+    flagged = [v for v in found if v["verdict"] in ("regression", "improvement")]
+    counts = {k: sum(v["verdict"] == k for v in found) for k in ("regression", "improvement", "ok", "new")}
+    console.print(f"nightly: {history_n} comparable earlier runs; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if not flagged:
+        return
+    table = Table(title="nightly verdicts (threshold = max(floor, 4 × the cell's measured noise))")
+    for header in ("cell", "metric", "current", "baseline", "change", "threshold", "p", "verdict"):
+        table.add_column(header, justify="left" if header in ("cell", "metric", "verdict") else "right")
+    for v in sorted(flagged, key=lambda v: v["verdict"] != "regression"):
+        color = "red" if v["verdict"] == "regression" else "green"
+        change = "–" if v["change_rel"] is None else f"{v['change_rel']:+.1%}"
+        threshold = "–" if v["threshold_rel"] is None else f"±{v['threshold_rel']:.1%}"
+        p = "–" if v["p_value"] is None else f"{v['p_value']:.3f}"
+        fmt = "{:,.4g}"
+        current = fmt.format(v["current"]) if isinstance(v["current"], float | int) else str(v["current"])
+        baseline = fmt.format(v["baseline"]) if isinstance(v["baseline"], float | int) else str(v["baseline"])
+        table.add_row(v["key"], v["metric"], current, baseline, change, threshold, p,
+                      f"[{color}]{v['verdict']}[/{color}]")
+    if not quiet or any(v["verdict"] == "regression" for v in flagged):
+        console.print(table)

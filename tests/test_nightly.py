@@ -1,0 +1,69 @@
+"""Nightly regression detection: noise-aware verdicts, an A/A pair that flags nothing, and a real slow-down flagged."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.store import Store
+from reports.regressions import WATCHED, judge, noise
+
+REPO = Path(__file__).resolve().parent.parent
+THROUGHPUT = next(w for w in WATCHED if w.metric == "train_samples_per_s")
+
+
+def test_noise_takes_the_larger_of_history_and_trials():
+    assert noise([100, 100, 100], [[100, 101, 99]]) == pytest.approx(0.01, abs=1e-9)
+    assert noise([100, 120, 80, 100], [[100, 100.1]]) > 0.1
+
+
+def test_small_changes_within_noise_are_ok_and_big_ones_are_regressions():
+    steady = [1000.0, 1000.0, 1000.0]
+    trials_prev = [990.0, 1000.0, 1010.0, 1005.0, 995.0]
+    same = judge(THROUGHPUT, 980.0, steady, [975.0, 985.0, 980.0, 990.0, 970.0], trials_prev)
+    assert same["verdict"] == "ok"
+    slow = judge(THROUGHPUT, 600.0, steady, [590.0, 600.0, 610.0, 605.0, 595.0], trials_prev)
+    assert slow["verdict"] == "regression" and slow["change_rel"] == pytest.approx(-0.4)
+    fast = judge(THROUGHPUT, 1500.0, steady, [1490.0, 1500.0, 1510.0, 1505.0, 1495.0], trials_prev)
+    assert fast["verdict"] == "improvement"
+
+
+def test_a_noisy_cell_gets_a_wider_threshold():
+    noisy_trials = [600.0, 1400.0, 900.0, 1200.0, 700.0]
+    verdict = judge(THROUGHPUT, 800.0, [1000.0], noisy_trials, [650.0, 1350.0, 1000.0, 1100.0, 800.0])
+    assert verdict["verdict"] == "ok" and verdict["threshold_rel"] > 0.5
+
+
+def test_overlapping_trials_are_not_a_regression_even_past_the_floor():
+    verdict = judge(THROUGHPUT, 850.0, [1000.0], [700.0, 850.0, 1000.0], [720.0, 1000.0, 1100.0])
+    assert verdict["verdict"] == "ok" and verdict["p_value"] >= 0.05
+
+
+def _nightly(db: Path, suite: Path, html: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_bench.py", "nightly", "--suite", str(suite), "--db", str(db),
+                           "--html", str(html)], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_a_flags_nothing_and_a_competing_process_is_flagged(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('name = "tiny"\nbudget = "smoke"\nworkloads = ["mnist_cnn"]\nbackends = ["torch", "jax"]\n')
+    db = tmp_path / "bench.sqlite"
+    first = _nightly(db, suite, tmp_path / "n1.html")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    second = _nightly(db, suite, tmp_path / "n2.html")  # A/A: the same code on the same machine
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "0 regression" in second.stdout
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # takes one of the two cores
+    try:
+        third = _nightly(db, suite, tmp_path / "n3.html")
+    finally:
+        hog.kill()
+        hog.wait()
+    assert third.returncode == 1, third.stdout[-3000:]
+    assert "train_samples_per_s" in third.stdout and "regression" in third.stdout
+    html = (tmp_path / "n3.html").read_text()
+    assert "regression" in html.lower()
+    store = Store(db)
+    assert len(store.runs()) == 3 and len({r["config_key"] for r in store.runs()}) == 1
