@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Adapter
+from backends.base import Adapter, Unsupported
 from harness import metrics
 from harness.batching import effective_batch_size, epoch_batches, padded_chunks
 from harness.selftest import clock_selftest, require_clock
@@ -105,6 +105,17 @@ def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPl
             "latency_ms": latency, "clock_selftest": clock}
 
 
+def idiomatic_epoch(adapter: Adapter, data: Dataset, task: TaskSpec) -> dict[str, Any]:
+    """End-to-end epoch time with the framework's own input pipeline (a separate, labelled figure), or the reason."""
+    bs = effective_batch_size(task.batch_size, len(data.x_train))
+    try:
+        result = adapter.idiomatic_epoch(data.x_train, data.y_train, bs, task.seed)
+    except Unsupported as exc:
+        return {"seconds": None, "samples_per_s": None, "pipeline": None, "reason": str(exc)}
+    return {**result, "samples_per_s": result["samples"] / result["seconds"] if result["seconds"] else None,
+            "reason": None}
+
+
 def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, plan: TrialPlan,
                  latency_batch_sizes: tuple[int, ...] = (1,), eval_each_epoch: bool = True,
                  on_phase: Phase = _no_phase) -> dict[str, Any]:
@@ -118,6 +129,8 @@ def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dat
     on_phase("evaluate")
     quality = _quality(adapter, task, data, trained["batch_size"])
     timing = steady_state(adapter, data, task.batch_size, plan, latency_batch_sizes, on_phase)
+    on_phase("idiomatic_epoch")
+    timing["idiomatic_epoch"] = idiomatic_epoch(adapter, data, task)
     on_phase("done")
     step_s = trained["batch_size"] / timing["train"]["median"] if timing["train"]["median"] else None
     first = trained["first_step_s"]
