@@ -30,7 +30,8 @@ class BackendInfo:
 
 
 BACKENDS: dict[str, BackendInfo] = {
-    "torch": BackendInfo("torch", ("eager", "compile"), "eager", ("torch",), "backends.torch.adapter:TorchAdapter"),
+    "torch": BackendInfo("torch", ("eager", "compile", "channels_last"), "eager", ("torch",),
+                         "backends.torch.adapter:TorchAdapter"),
     "tensorflow": BackendInfo("tensorflow", ("graph", "xla", "eager"), "graph", ("tensorflow",),
                               "backends.tensorflow.adapter:TensorFlowAdapter"),
     "jax": BackendInfo("jax", ("jit",), "jit", ("jax", "flax", "optax"), "backends.jax.adapter:JaxAdapter"),

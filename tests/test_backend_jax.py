@@ -220,3 +220,52 @@ def test_reports_and_unsupported() -> None:
         adapter.set_weights({})
     bad = dataclasses.replace(CE_TASK, optimizer=OptimizerSpec("sgd", 0.1, momentum=0.9))
     adapter.build(CONFORMANCE["dense"], bad, init_weights(CONFORMANCE["dense"], 0))  # SGD with momentum builds
+
+
+def _eval_loss(adapter: JaxAdapter, x: np.ndarray, y: np.ndarray) -> float:
+    out = adapter.to_numpy(adapter.predict(adapter.put(x))).astype(np.float64)
+    out -= out.max(-1, keepdims=True)
+    logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+@pytest.mark.parametrize(("name", "n", "batch_size"), [("mnist_mlp", 500, 64), ("mnist_cnn", 200, 32)])
+def test_idiomatic_epoch_trains(name: str, n: int, batch_size: int) -> None:
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    adapter = JaxAdapter(device="cpu")
+    adapter.build(model, task, init_weights(model, seed=0))
+    x, y = _inputs(model, n), _labels(model, task, n)
+    before = _eval_loss(adapter, x[:64], y[:64])
+    results = [adapter.idiomatic_epoch(x, y, batch_size, seed=epoch) for epoch in range(2)]
+    for result in results:
+        assert result["steps"] == n // batch_size and result["samples"] == (n // batch_size) * batch_size
+        assert result["seconds"] > 0 and "device_put" in result["pipeline"]
+    after = _eval_loss(adapter, x[:64], y[:64])
+    assert np.isfinite(after) and after < before, (before, after)
+    assert adapter._train._cache_size() == 1  # fixed batch shapes: one trace
+
+
+def test_idiomatic_epoch_shuffle_is_seeded() -> None:
+    model = CONFORMANCE["dense"]
+    x, y = _inputs(model, 40), _labels(model, CE_TASK, 40)
+    runs = []
+    for seed in (7, 7, 8):
+        adapter = JaxAdapter(device="cpu")
+        adapter.build(model, CE_TASK, init_weights(model, seed=0))
+        assert adapter.idiomatic_epoch(x, y, 8, seed)["steps"] == 5
+        runs.append(adapter.get_weights()["1.kernel"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_peak_matmul_is_none_on_cpu() -> None:
+    assert JaxAdapter(device="cpu").peak_matmul() is None
+
+
+@pytest.mark.gpu
+def test_peak_matmul_on_gpu() -> None:
+    if jax.default_backend() != "gpu":
+        pytest.skip("jax sees no GPU")
+    peak = JaxAdapter(device="gpu").peak_matmul()
+    assert peak is not None and peak["peak_flops_per_s"] > 0 and "HIGHEST" in peak["method"]

@@ -232,3 +232,36 @@ def test_reporting_and_unsupported() -> None:
         TensorFlowAdapter("graph", precision="bf16")
     with pytest.raises(Unsupported):
         TensorFlowAdapter("jit")
+
+
+@pytest.mark.parametrize(("mode", "name", "n", "batch_size"), [("graph", "mnist_mlp", 500, 64),
+                                                                ("xla", "mnist_cnn", 200, 32),
+                                                                ("eager", "tfidf_mlp", 96, 16)])
+def test_idiomatic_epoch_trains(mode: str, name: str, n: int, batch_size: int) -> None:
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    adapter = built(model, task, mode)
+    x, y = make_batch(model, task.is_classification, n=n)
+    before = eval_loss(adapter, x[:64], y[:64], task.is_classification)
+    results = [adapter.idiomatic_epoch(x, y, batch_size, seed=epoch) for epoch in range(2)]
+    for result in results:
+        assert result["steps"] == n // batch_size and result["samples"] == (n // batch_size) * batch_size
+        assert result["seconds"] > 0 and "tf.data" in result["pipeline"]
+    after = eval_loss(adapter, x[:64], y[:64], task.is_classification)
+    assert np.isfinite(after) and after < before, (before, after)
+    if mode != "eager":
+        assert adapter._train.experimental_get_tracing_count() == 1  # the compiled step, not a retrace per batch
+
+
+def test_peak_matmul_is_none_on_cpu() -> None:
+    assert TensorFlowAdapter("graph", device="cpu").peak_matmul() is None
+
+
+@pytest.mark.gpu
+def test_peak_matmul_on_gpu() -> None:
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees no GPU")
+    peak = TensorFlowAdapter("graph", device="gpu").peak_matmul()
+    assert peak is not None and peak["peak_flops_per_s"] > 0 and "tensor_float_32" in peak["method"]

@@ -262,3 +262,81 @@ def test_compile_mode_mnist_mlp_without_recompiles() -> None:
         adapter.train_step(batch)
         adapter.predict(probe)
     assert losses[-1] < losses[0], losses
+
+
+# -- channels_last mode ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "keras_cnn"])
+def test_channels_last_matches_reference_and_trains(name: str) -> None:
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    weights = _noisy_weights(model)
+    adapter = _build(model, task, weights, mode="channels_last")
+    settings = adapter.settings()
+    assert settings["layout"] == "NHWC (channels_last)" and settings["compiled"] is False
+    convs = [m for m in adapter._net().modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    _assert_round_trip(adapter, weights)
+    x = _inputs(model, 6)
+    probe = adapter.put(x)
+    assert probe.shape[1] == model.input_shape[-1] and probe.is_contiguous(memory_format=torch.channels_last)
+    _assert_matches_reference(adapter, model, weights, x)
+    assert not any(isinstance(layer, Dropout) for layer in model.layers)  # deterministic steps: compare with eager
+    eager = _build(model, task, weights)
+    batch_x, batch_y = _inputs(model, 16, seed=5), _labels(model, task, 16)
+    batch, eager_batch = adapter.put(batch_x, batch_y), eager.put(batch_x, batch_y)
+    losses = [float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(12)]
+    eager_losses = [float(eager.to_numpy(eager.train_step(eager_batch))) for _ in range(12)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-3)  # same maths, other kernels' rounding
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)  # the optimizer kept it
+    _assert_matches_reference(adapter, model, adapter.get_weights(), x)
+
+
+# -- idiomatic input pipeline and peak GEMM ----------------------------------------------------------------------
+
+def _eval_loss(adapter: TorchAdapter, x: np.ndarray, y: np.ndarray) -> float:
+    out = adapter.to_numpy(adapter.predict(adapter.put(x))).astype(np.float64)
+    out -= out.max(-1, keepdims=True)
+    logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+@pytest.mark.parametrize(("name", "mode", "n", "batch_size"), [("mnist_mlp", "eager", 500, 64),
+                                                                ("mnist_cnn", "channels_last", 200, 32)])
+def test_idiomatic_epoch_trains(name: str, mode: str, n: int, batch_size: int) -> None:
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    adapter = _build(model, task, init_weights(model, 0), mode=mode)
+    x, y = _inputs(model, n), _labels(model, task, n)
+    before = _eval_loss(adapter, x[:64], y[:64])
+    results = [adapter.idiomatic_epoch(x, y, batch_size, seed=epoch) for epoch in range(2)]
+    for result in results:
+        assert result["steps"] == n // batch_size and result["samples"] == (n // batch_size) * batch_size
+        assert result["seconds"] > 0 and "DataLoader" in result["pipeline"]
+    after = _eval_loss(adapter, x[:64], y[:64])
+    assert np.isfinite(after) and after < before, (before, after)
+
+
+def test_idiomatic_epoch_shuffle_is_seeded() -> None:
+    model = PRIMITIVE_MODELS["dense"]
+    x, y = _inputs(model, 40), _labels(model, SGD_TASK, 40)
+    runs = []
+    for seed in (7, 7, 8):
+        adapter = _build(model, SGD_TASK, init_weights(model, 0))
+        assert adapter.idiomatic_epoch(x, y, 8, seed)["steps"] == 5
+        runs.append(adapter.get_weights()["1.kernel"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_peak_matmul_is_none_on_cpu() -> None:
+    assert TorchAdapter("eager", device="cpu").peak_matmul() is None
+
+
+@pytest.mark.gpu
+def test_peak_matmul_on_gpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    peak = TorchAdapter("eager", device="cuda").peak_matmul()
+    assert peak is not None and peak["peak_flops_per_s"] > 0 and "allow_tf32" in peak["method"]

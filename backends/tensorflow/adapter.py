@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -187,6 +188,54 @@ class TensorFlowAdapter(Adapter):
 
     def predict(self, x: Any) -> Any:
         return self._predict(x)
+
+    def idiomatic_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> dict[str, Any]:
+        """One epoch from tf.data (from_tensor_slices → shuffle(len, seed) → batch(drop_remainder) → prefetch),
+        iterated in Python into the mode's train step (tf.function graph / XLA, or eager)."""
+        if self.spec is None:
+            raise RuntimeError("call build() first")
+        start = time.perf_counter()
+        x_np = np.asarray(x, dtype=self._x_dtype.as_numpy_dtype)
+        y_np = np.asarray(y, dtype=self._y_dtype.as_numpy_dtype).reshape((-1, *self._y_shape))
+        dataset = (tf.data.Dataset.from_tensor_slices((x_np, y_np))
+                   .shuffle(len(x_np), seed=seed)
+                   .batch(batch_size, drop_remainder=True)
+                   .prefetch(tf.data.AUTOTUNE))
+        steps, loss = 0, None
+        for xb, yb in dataset:
+            loss = self._train(xb, yb)
+            steps += 1
+        self.synchronize(loss)
+        seconds = time.perf_counter() - start
+        step = {"graph": "tf.function", "xla": "tf.function(jit_compile=True)", "eager": "eager"}[self.mode]
+        return {"seconds": seconds, "steps": steps, "samples": steps * batch_size,
+                "pipeline": f"tf.data from_tensor_slices → shuffle(len, seed) → batch(drop_remainder=True) → "
+                            f"prefetch(AUTOTUNE), Python loop into the {step} train step on {self.tf_device}"}
+
+    def peak_matmul(self) -> dict[str, Any] | None:
+        """Best of 5 synchronised float32 tf.linalg.matmul of two 8192² matrices on the GPU (TF32 as currently set);
+        None on CPU."""
+        if not self.on_gpu:
+            return None
+        n = 8192
+        with tf.device(self.tf_device):
+            gen = tf.random.Generator.from_seed(0)
+            a = gen.normal((n, n), dtype=tf.float32)
+            b = gen.normal((n, n), dtype=tf.float32)
+            for _ in range(3):
+                out = tf.linalg.matmul(a, b)
+            tf.test.experimental.sync_devices()
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter()
+                out = tf.linalg.matmul(a, b)
+                tf.test.experimental.sync_devices()
+                best = min(best, time.perf_counter() - start)
+        del a, b, out
+        tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+        return {"peak_flops_per_s": 2 * n**3 / best,
+                "method": f"tf.linalg.matmul float32 {n}x{n} (eager), 3 warm-up, best of 5 synchronised, "
+                          f"tensor_float_32_execution_enabled={tf32}"}
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return value.numpy() if hasattr(value, "numpy") else np.asarray(value)

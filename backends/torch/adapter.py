@@ -1,8 +1,9 @@
-"""The PyTorch adapter: eager or torch.compile training/inference steps on a neutral model."""
+"""The PyTorch adapter: eager, torch.compile or channels_last (eager, NHWC memory format) steps on a neutral model."""
 
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -61,10 +62,11 @@ def make_optimizer(params: list[torch.nn.Parameter], spec: OptimizerSpec) -> tor
 
 
 class TorchAdapter(Adapter):
-    """A neutral model as an nn.Module trained with torch.optim; 'compile' wraps the steps in torch.compile."""
+    """A neutral model as an nn.Module trained with torch.optim; 'compile' wraps the steps in torch.compile;
+    'channels_last' is eager with 4-D conv weights and image batches in torch.channels_last (NHWC) memory format."""
 
     name: ClassVar[str] = "torch"
-    modes: ClassVar[tuple[str, ...]] = ("eager", "compile")
+    modes: ClassVar[tuple[str, ...]] = ("eager", "compile", "channels_last")
     default_mode: ClassVar[str] = "eager"
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
@@ -81,6 +83,8 @@ class TorchAdapter(Adapter):
         torch.manual_seed(task.seed)
         self.model, self.task = model, task
         self.net = NeutralNet(model).to(self.dev)
+        if self.mode == "channels_last":
+            self.net = self.net.to(memory_format=torch.channels_last)  # 4-D (Conv2d) weights only; copy_ keeps it
         self.net.train()
         self._training = True
         self._params = [p for p in self.net.parameters() if p.requires_grad]
@@ -120,18 +124,28 @@ class TorchAdapter(Adapter):
         return trainable_count(self._net())
 
     # -- steps -------------------------------------------------------------------------------------------------
-    def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
-        net = self._net()
+    def _host_x(self, x: np.ndarray) -> torch.Tensor:
         xt = torch.from_numpy(np.ascontiguousarray(x))
-        xt = xt.long() if net.spec.input_dtype == "int32" else xt.float()
-        xt = xt.to(self.dev)
-        if net.input_channels_first:
-            xt = xt.movedim(-1, 1).contiguous()
+        return xt.long() if self._net().spec.input_dtype == "int32" else xt.float()
+
+    def _host_y(self, y: np.ndarray) -> torch.Tensor:
+        yt = torch.from_numpy(np.ascontiguousarray(y))
+        return yt.long() if self.task.is_classification else yt.float()
+
+    def _model_layout(self, xt: torch.Tensor) -> torch.Tensor:
+        """A device batch in the neutral channels-last order → the layout the net's first layer wants."""
+        if not self._net().input_channels_first:
+            return xt
+        xt = xt.movedim(-1, 1)  # NHWC data seen as NCHW: already channels_last strides, no copy yet
+        if self.mode == "channels_last" and xt.ndim == 4:
+            return xt.contiguous(memory_format=torch.channels_last)
+        return xt.contiguous()
+
+    def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
+        xt = self._model_layout(self._host_x(x).to(self.dev))
         if y is None:
             return xt
-        yt = torch.from_numpy(np.ascontiguousarray(y))
-        yt = yt.long() if self.task.is_classification else yt.float()
-        return xt, yt.to(self.dev)
+        return xt, self._host_y(y).to(self.dev)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         x, y = batch
@@ -142,6 +156,57 @@ class TorchAdapter(Adapter):
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.detach()
+
+    def idiomatic_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> dict[str, Any]:
+        """One epoch from a DataLoader over a TensorDataset of CPU tensors (seeded shuffle, drop_last, no workers,
+        pinned on CUDA); each batch goes to the device (non_blocking on CUDA) and is laid out there."""
+        self._net()
+        cuda = self.dev.type == "cuda"
+        start = time.perf_counter()
+        dataset = torch.utils.data.TensorDataset(self._host_x(x), self._host_y(y))
+        generator = torch.Generator().manual_seed(seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator,
+                                             drop_last=True, num_workers=0, pin_memory=cuda)
+        steps, loss = 0, None
+        for xb, yb in loader:
+            xb = self._model_layout(xb.to(self.dev, non_blocking=cuda))
+            loss = self.train_step((xb, yb.to(self.dev, non_blocking=cuda)))
+            steps += 1
+        self.synchronize(loss)
+        seconds = time.perf_counter() - start
+        layout = {"eager": "NHWC→NCHW on device", "compile": "NHWC→NCHW on device",
+                  "channels_last": "NHWC→NCHW view, channels_last"}[self.mode]
+        return {"seconds": seconds, "steps": steps, "samples": steps * batch_size,
+                "pipeline": f"torch DataLoader(TensorDataset, shuffle=True seeded, drop_last=True, num_workers=0, "
+                            f"pin_memory={cuda}) → .to({self.dev.type}, non_blocking={cuda})"
+                            + (f", {layout}" if self._net().input_channels_first else "")}
+
+    def peak_matmul(self) -> dict[str, Any] | None:
+        """Best of 5 synchronised fp32 torch.mm of two 8192² matrices on CUDA (TF32 as currently set); None on CPU.
+
+        Allocates three 256 MiB matrices, which count toward torch.cuda.max_memory_allocated: call it before build
+        (or in its own process) when the device peak matters."""
+        if self.dev.type != "cuda":
+            return None
+        n = 8192
+        gen = torch.Generator(device=self.dev).manual_seed(0)
+        a = torch.randn(n, n, device=self.dev, dtype=torch.float32, generator=gen)
+        b = torch.randn(n, n, device=self.dev, dtype=torch.float32, generator=gen)
+        out = torch.empty(n, n, device=self.dev, dtype=torch.float32)
+        for _ in range(3):
+            torch.mm(a, b, out=out)
+        torch.cuda.synchronize(self.dev)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, b, out=out)
+            torch.cuda.synchronize(self.dev)
+            best = min(best, time.perf_counter() - start)
+        del a, b, out
+        tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
+        return {"peak_flops_per_s": 2 * n**3 / best,
+                "method": f"torch.mm float32 {n}x{n}, 3 warm-up, best of 5 synchronised, "
+                          f"torch.backends.cuda.matmul.allow_tf32={tf32}"}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self._set_training(False)
@@ -184,7 +249,7 @@ class TorchAdapter(Adapter):
             "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
             "mode": self.mode,
             "precision": self.precision,
-            "layout": "NCHW",
+            "layout": "NHWC (channels_last)" if self.mode == "channels_last" else "NCHW",
             "compiled": self.mode == "compile",
             "compile_mode": "torch.compile(default, dynamic=False)" if self.mode == "compile" else None,
             "xla": False,
