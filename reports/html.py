@@ -1,0 +1,494 @@
+"""The self-contained HTML report of one run: findings, summary matrix, per-workload charts, parity, fairness."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from reports import plots
+from reports.fairness import DESIGN, MUST_MATCH, describe, fairness_view, mismatches
+from reports.flat import flatten
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+BACKEND_ORDER = ("torch", "tensorflow", "jax")
+VERDICT_ORDER = {"regression": 0, "improvement": 1, "new": 2, "ok": 3}
+TRACEBACK_LINES = 40
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """A number for a table: thousands separators for big values, `digits` significant figures for small ones."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
+def _mib(value: Any) -> str:
+    return "–" if value is None else f"{value / 2**20:,.0f}"
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def _when(stamp: str | None) -> str:
+    if not stamp:
+        return "–"
+    try:
+        return dt.datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    except ValueError:
+        return stamp
+
+
+def _short_when(stamp: str | None, fallback: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(stamp or "").strftime("%m-%d %H:%M")
+    except ValueError:
+        return fallback[:13]
+
+
+def _duration(start: str | None, end: str | None) -> str | None:
+    try:
+        seconds = (dt.datetime.fromisoformat(end or "") - dt.datetime.fromisoformat(start or "")).total_seconds()
+    except ValueError:
+        return None
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _backend_key(backend: str | None) -> tuple[int, str]:
+    return (BACKEND_ORDER.index(backend), "") if backend in BACKEND_ORDER else (len(BACKEND_ORDER), backend or "")
+
+
+def _cell(record: dict[str, Any]) -> dict[str, Any]:
+    return record.get("cell") or {}
+
+
+def _workload(record: dict[str, Any]) -> str:
+    return str(_cell(record).get("workload"))
+
+
+def _sorted(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: (_backend_key(_cell(r).get("backend")), str(_cell(r).get("mode")),
+                                          str(_cell(r).get("precision"))))
+
+
+def _ok(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("status") == "ok"]
+
+
+class Notes:
+    """Numbered footnotes for one table: the reason a value is missing, written once however often it occurs."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def mark(self, text: str | None) -> str:
+        if not text:
+            return ""
+        if text not in self.items:
+            self.items.append(text)
+        return str(self.items.index(text) + 1)
+
+
+def _ratio_style(ratio: float) -> str:
+    """Background for a cell `ratio`× slower than the best: green at 1, through yellow, to red at 4× or worse."""
+    t = min(math.log(max(ratio, 1.0)) / math.log(4.0), 1.0)
+    return f"background: hsl({130 * (1 - t):.0f}, 62%, {84 - 4 * t:.0f}%)"
+
+
+def _headline(workload: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The findings for one workload, in words."""
+    ok = _ok(records)
+    parts: list[str] = []
+    facts: dict[str, Any] = {"workload": workload}
+    train = sorted(((r["timing"]["train"]["median"], r) for r in ok if _get(r, "timing", "train", "median")),
+                   key=lambda p: -p[0])
+    if len(train) >= 2:
+        (fast, rf), (slow, rs) = train[0], train[-1]
+        overlap = (_get(rf, "timing", "train", "ci_low") or fast) <= (_get(rs, "timing", "train", "ci_high") or slow)
+        parts.append(f"{plots.cell_label(rf)} trains {fast / slow:.1f}× faster than {plots.cell_label(rs)} "
+                     f"({_num(fast)} vs {_num(slow)} samples/s{'; CIs overlap' if overlap else ''})")
+        facts["fastest_train"] = _cell(rf).get("backend")
+    elif train:
+        parts.append(f"only {plots.cell_label(train[0][1])} trained ({_num(train[0][0])} samples/s)")
+    infer = sorted(((r["timing"]["infer"]["median"], r) for r in ok if _get(r, "timing", "infer", "median")),
+                   key=lambda p: -p[0])
+    if len(infer) >= 2:
+        (fast, rf), (second, _) = infer[0], infer[1]
+        parts.append(f"{plots.cell_label(rf)} infers fastest ({_num(fast)} samples/s, {fast / second:.1f}× the next)")
+        facts["fastest_infer"] = _cell(rf).get("backend")
+    for metric, name, scale, unit in (("accuracy", "accuracy", 100, "points"), ("r2", "R²", 1, "")):
+        scored = sorted(((r["quality"][metric], r) for r in ok if _get(r, "quality", metric) is not None),
+                        key=lambda p: -p[0])
+        if len(scored) >= 2:
+            (hi, rh), (lo, rl) = scored[0], scored[-1]
+            spread = (hi - lo) * scale
+            amount = f"{spread:.1f} {unit}" if unit else f"{spread:.3f}"
+            fmt = (lambda v: f"{v * 100:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
+            if fmt(hi) == fmt(lo):
+                parts.append(f"every backend reaches {name} {fmt(hi)}")
+            else:
+                parts.append(f"{name} spread {amount} ({plots.cell_label(rh)} {fmt(hi)} … "
+                             f"{plots.cell_label(rl)} {fmt(lo)})")
+            facts["spread"] = (name, spread, unit)
+            break
+    failed = [r for r in records if r.get("status") != "ok"]
+    facts["text"] = "; ".join(parts) + "." if parts else "no finished cells."
+    facts["not_ok"] = ", ".join(f"{plots.cell_label(r)} ({r.get('status')})" for r in failed)
+    return facts
+
+
+def _overall(per_workload: list[dict[str, Any]], records: list[dict[str, Any]], parity: dict[str, Any] | None,
+             mismatch_count: int) -> list[dict[str, str]]:
+    """Run-wide findings: who wins training and inference how often, the largest accuracy spread, problems."""
+    out: list[dict[str, str]] = []
+    n = len(per_workload)
+    for key, verb in (("fastest_train", "trains fastest"), ("fastest_infer", "infers fastest")):
+        wins: dict[str, int] = {}
+        for facts in per_workload:
+            if facts.get(key):
+                wins[facts[key]] = wins.get(facts[key], 0) + 1
+        if wins:
+            ranked = sorted(wins.items(), key=lambda kv: (-kv[1], _backend_key(kv[0])))
+            if len(ranked) == 1:
+                text = f"{ranked[0][0]} {verb} in {ranked[0][1]} of {n} workloads."
+            else:
+                rest = ", ".join(f"{b} in {c}" for b, c in ranked[1:])
+                tie = " (tied)" if ranked[0][1] == ranked[1][1] else ""
+                text = f"{ranked[0][0]} {verb} in {ranked[0][1]} of {n} workloads{tie}, {rest}."
+            out.append({"cls": "", "text": text})
+    spreads = [f for f in per_workload if f.get("spread") and f["spread"][0] == "accuracy"]
+    if spreads:
+        worst = max(spreads, key=lambda f: f["spread"][1])
+        out.append({"cls": "", "text": f"Largest accuracy spread across backends: {worst['spread'][1]:.1f} points "
+                                       f"on {worst['workload']}."})
+    failed = [r for r in records if r.get("status") != "ok"]
+    ok = len(records) - len(failed)
+    if failed:
+        names = ", ".join(f"{r.get('key') or _workload(r)} ({r.get('status')})" for r in failed)
+        out.append({"cls": "bad", "text": f"{len(failed)} of {len(records)} cells did not finish ok: {names}."})
+    else:
+        out.append({"cls": "good", "text": f"All {ok} cells finished ok."})
+    if mismatch_count:
+        out.append({"cls": "bad", "text": f"{mismatch_count} fairness mismatch(es) between compared cells: "
+                                          "see Fairness."})
+    if parity and parity.get("rows"):
+        differ = [r for r in parity["rows"] if not r.get("ok")]
+        total = len(parity["rows"])
+        out.append({"cls": "bad" if differ else "good",
+                    "text": f"Parity: {total - len(differ)} of {total} checks agree"
+                            + (f"; {len(differ)} DIFFER." if differ else ".")})
+    return out
+
+
+def _matrix(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Workload × cell table of training samples/s, each coloured by how far it is from its workload's best."""
+    labels: dict[str, dict[str, Any]] = {}
+    for records in by_workload.values():
+        for r in records:
+            labels.setdefault(plots.cell_label(r), r)
+    columns = sorted(labels, key=lambda lab: (_backend_key(_cell(labels[lab]).get("backend")), lab))
+    rows = []
+    for workload in workloads:
+        cells_by_label = {plots.cell_label(r): r for r in by_workload[workload]}
+        values = [_get(r, "timing", "train", "median") for r in _ok(by_workload[workload])]
+        best = max((v for v in values if v), default=None)
+        cells = []
+        for label in columns:
+            r = cells_by_label.get(label)
+            if r is None:
+                cells.append({"text": "", "ratio": "not run", "style": "", "cls": "empty"})
+            elif r.get("status") != "ok":
+                cells.append({"text": str(r.get("status")), "ratio": "", "style": "", "cls": "failed"})
+            elif best and _get(r, "timing", "train", "median"):
+                value = r["timing"]["train"]["median"]
+                ratio = best / value
+                cells.append({"text": _num(value), "ratio": "best" if ratio < 1.005 else f"{ratio:.2f}× slower",
+                              "style": _ratio_style(ratio), "cls": ""})
+            else:
+                cells.append({"text": "–", "ratio": "", "style": "", "cls": "empty"})
+        rows.append({"workload": workload, "cells": cells})
+    return {"columns": [{"label": c, "colour": plots.colour(_cell(labels[c]).get("backend"))} for c in columns],
+            "rows": rows}
+
+
+def _ci(record: dict[str, Any], phase: str) -> str:
+    lo, hi = _get(record, "timing", phase, "ci_low"), _get(record, "timing", phase, "ci_high")
+    return "" if lo is None or hi is None else f"{_num(lo)} – {_num(hi)}"
+
+
+def _table(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The numbers of one workload's cells, missing values explained in numbered notes."""
+    notes = Notes()
+    regression = any(_get(r, "quality", "r2") is not None for r in records) and not any(
+        _get(r, "quality", "accuracy") is not None for r in records)
+    headers = ["cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "compile s", "host MiB",
+               "device MiB", "R²" if regression else "accuracy", "MSE" if regression else "F1 macro", "MFU"]
+    rows = []
+    for r in records:
+        row = flatten(r)
+        base = {"label": plots.cell_label(r), "colour": plots.colour(_cell(r).get("backend")),
+                "status": r.get("status")}
+        if r.get("status") != "ok":
+            err = r.get("error") or {}
+            rows.append({**base, "error": f"{err.get('type', r.get('status'))}: {err.get('message', '')}"[:200]})
+            continue
+        device = {"value": _mib(row["device_peak_bytes"]), "note": ""}
+        if row["device_peak_bytes"] is None:
+            device = {"value": "n/a", "note": notes.mark(row["device_peak_reason"])}
+        mfu = {"value": _pct(row["mfu"]), "note": ""}
+        if row["mfu"] is None:
+            mfu = {"value": "n/a", "note": notes.mark(row["mfu_reason"])}
+        if regression:
+            q1, q2 = _num(row["r2"], 4), _num(row["mse"], 3)
+        else:
+            q1, q2 = _pct(row["accuracy"]), _num(row["f1_macro"], 3)
+        rows.append({**base, "train": _num(row["train_samples_per_s"]), "train_ci": _ci(r, "train"),
+                     "infer": _num(row["infer_samples_per_s"]), "infer_ci": _ci(r, "infer"),
+                     "p50": _num(row["latency_ms_p50"]), "p99": _num(row["latency_ms_p99"]),
+                     "compile": _num(row["compile_s"]), "host": _mib(row["host_peak_bytes"]), "device": device,
+                     "q1": q1, "q2": q2, "mfu": mfu})
+    return {"headers": headers, "rows": rows, "notes": notes.items}
+
+
+def _about(records: list[dict[str, Any]]) -> str:
+    """One line on what the workload is: model, parameters, data set, batch size, epochs."""
+    r = next((x for x in records if x.get("task") or x.get("dataset")), records[0])
+    bits = []
+    model = _get(r, "model", "name")
+    if model:
+        bits.append(f"model {model}" + (f" ({r['params']:,} parameters)" if r.get("params") else ""))
+    ds = r.get("dataset") or {}
+    if ds.get("name"):
+        size = f", {ds['n_train']:,} train / {ds['n_test']:,} test" if ds.get("n_train") and ds.get("n_test") else ""
+        bits.append(f"data {ds['name']}{size}")
+    task = r.get("task") or {}
+    if task.get("batch_size"):
+        bits.append(f"batch {task['batch_size']}")
+    if task.get("epochs"):
+        bits.append(f"{task['epochs']} epoch{'s' if task['epochs'] != 1 else ''}")
+    if _get(task, "optimizer", "name"):
+        bits.append(f"{task['optimizer']['name']} lr {task['optimizer'].get('learning_rate')}")
+    return " · ".join(bits)
+
+
+def _workload_section(workload: str, records: list[dict[str, Any]], facts: dict[str, Any]) -> dict[str, Any]:
+    ok = _ok(records)
+    charts = [c for c in (plots.throughput_chart(ok, ""), plots.latency_chart(ok), plots.memory_chart(ok),
+                          plots.quality_chart(ok), plots.curves_chart(ok)) if c]
+    confusion = []
+    for r in ok:
+        matrix = _get(r, "quality", "confusion_matrix")
+        if matrix:
+            svg = plots.confusion_chart(matrix, plots.cell_label(r), _cell(r).get("backend"))
+            if svg:
+                confusion.append(Markup(svg))
+    gpu = plots.gpu_chart(ok)
+    reasons = sorted({str(_get(r, "gpu", "reason") or "not sampled") for r in ok if not _get(r, "gpu", "timeline")})
+    if gpu:
+        charts.append(gpu)
+    epochs = max((len(r.get("curve") or []) for r in ok), default=0)
+    return {"name": workload, "anchor": f"w-{workload}", "about": _about(records), "finding": facts["text"],
+            "single_epoch": epochs == 1,
+            "charts": [Markup(c) for c in charts], "table": _table(records), "confusion": confusion,
+            "gpu_measured": bool(gpu), "gpu_reasons": reasons}
+
+
+def _parity(parity: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not parity:
+        return None
+    rows = []
+    for row in parity.get("rows") or []:
+        params = "–"
+        if "params_a" in row:
+            same = row.get("params_a") == row.get("params") == row.get("params_b")
+            a, b = row.get("params_a") or 0, row.get("params_b") or 0
+            params = f"{row.get('params') or 0:,}" if same else f"{a:,} ≠ {b:,}"
+        rows.append({"workload": row.get("workload"), "pair": f"{row.get('a')} ↔ {row.get('b')}", "params": params,
+                     "out": _sci(row.get("output_max_abs")), "tol": _sci(row.get("output_tol"), 0),
+                     "sgd": _sci(row.get("loss_sgd_max_rel")), "task": _sci(row.get("loss_task_max_rel")),
+                     "ok": bool(row.get("ok")), "error": row.get("error") or ""})
+    return {"checked_at": _when(parity.get("checked_at")), "git_sha": (parity.get("git_sha") or "")[:10],
+            "rows": rows, "differ": sum(not r["ok"] for r in rows)}
+
+
+def _sci(value: Any, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}e}"
+
+
+def _fairness(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each cell's fairness-relevant settings; values that differ within a workload flagged (mismatch or design)."""
+    settings = list(MUST_MATCH) + [s for s in DESIGN if s not in MUST_MATCH]
+    rows, lines, count = [], [], 0
+    for workload in workloads:
+        records = by_workload[workload]
+        found = mismatches(records)
+        flagged = {f["setting"]: f["severity"] for f in found}
+        count += sum(f["severity"] == "mismatch" for f in found)
+        lines += [f"{workload}: {line}" for line in describe(found) if line.startswith("MISMATCH")]
+        for r in records:
+            view = fairness_view(r)
+            values = []
+            for s in settings:
+                value = view.get(s)
+                text = "–" if value is None else str(value)
+                if s in ("git_sha", "spec_hash") and value:
+                    text = str(value)[:10]
+                cls = flagged.get(s, "") if r.get("status") == "ok" else ""
+                values.append({"text": text, "cls": cls})
+            rows.append({"workload": workload, "label": plots.cell_label(r),
+                         "colour": plots.colour(_cell(r).get("backend")), "vals": values})
+    design = sorted({line.split(":")[1].strip() for w in workloads
+                     for line in describe(mismatches(by_workload[w])) if not line.startswith("MISMATCH")})
+    constant = [i for i, _ in enumerate(settings) if len({row["vals"][i]["text"] for row in rows}) == 1]
+    same = [f"{settings[i]}={rows[0]['vals'][i]['text']}" for i in constant] if rows else []
+    for row in rows:
+        row["vals"] = [v for i, v in enumerate(row["vals"]) if i not in constant]
+    shown = [s for i, s in enumerate(settings) if i not in constant]
+    return {"settings": shown, "must_match": set(MUST_MATCH), "rows": rows, "lines": lines, "count": count,
+            "design": design, "same": same}
+
+
+def _environment(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    prov = run.get("provenance") or {}
+    machine = prov.get("machine") or next((r["machine"] for r in records if r.get("machine")), {})
+    packages = prov.get("packages") or next((r["packages"] for r in records if r.get("packages")), {})
+    per_backend = {}
+    for r in _sorted(records):
+        backend = _cell(r).get("backend")
+        if backend in per_backend or not r.get("device_info"):
+            continue
+        info, threads = r.get("device_info") or {}, _get(r, "settings", "threads") or {}
+        per_backend[backend] = {
+            "colour": plots.colour(backend), "version": info.get("framework_version"),
+            "device": info.get("device"), "device_name": info.get("device_name"),
+            "cuda": info.get("cuda_version"), "cudnn": info.get("cudnn_version"),
+            "intra": threads.get("intra_op_effective", threads.get("intra_op")),
+            "inter": threads.get("inter_op_effective", threads.get("inter_op")),
+        }
+    peak = next((_get(r, "efficiency", "peak_method") for r in records if _get(r, "efficiency", "peak_method")), None)
+    peak_flops = next((_get(r, "efficiency", "peak_flops_per_s") for r in records
+                       if _get(r, "efficiency", "peak_flops_per_s")), None)
+    config = run.get("config") or {}
+    return {"machine": machine, "packages": {k: v for k, v in packages.items() if v},
+            "missing": sorted(k for k, v in packages.items() if not v), "backends": per_backend,
+            "peak": f"{peak_flops / 1e9:,.0f} GFLOP/s ({peak})" if peak and peak_flops else None,
+            "isolation": config.get("isolation"), "timeout_s": config.get("timeout_s"),
+            "memory_gib": f"{machine['memory_bytes'] / 2**30:.1f} GiB" if machine.get("memory_bytes") else "–"}
+
+
+def _failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in records:
+        if r.get("status") == "ok":
+            continue
+        err = r.get("error") or {}
+        trace = str(err.get("traceback") or "").rstrip().splitlines()
+        out.append({"key": r.get("key") or f"{_workload(r)}/{plots.cell_label(r)}", "status": r.get("status"),
+                    "type": err.get("type") or "–", "message": err.get("message") or "",
+                    "traceback": "\n".join(trace[-TRACEBACK_LINES:]), "cut": max(len(trace) - TRACEBACK_LINES, 0),
+                    "wall_s": _num(r.get("wall_s"))})
+    return out
+
+
+_METRIC_FMT: dict[str, Callable[[Any], str]] = {
+    "host_peak_bytes": lambda v: f"{_mib(v)} MiB", "accuracy": lambda v: _pct(v), "r2": lambda v: _num(v, 4),
+}
+
+
+def _fmt_metric(metric: str, value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return "–" if value is None else value
+    return _METRIC_FMT.get(metric, _num)(value)
+
+
+def _nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
+             history: dict[str, list[dict[str, Any]]] | None) -> dict[str, Any] | None:
+    if verdicts is None and history is None:
+        return None
+    rows = []
+    for v in sorted(verdicts or [], key=lambda v: (VERDICT_ORDER.get(v.get("verdict"), 9), v.get("key", ""),
+                                                   v.get("metric", ""))):
+        change, threshold = v.get("change_rel"), v.get("threshold_rel")
+        absolute = v.get("metric") in ("accuracy", "r2")
+        rows.append({"key": v.get("key"), "metric": v.get("metric"), "verdict": v.get("verdict"),
+                     "current": _fmt_metric(v.get("metric", ""), v.get("current")),
+                     "baseline": _fmt_metric(v.get("metric", ""), v.get("baseline")),
+                     "change": "–" if change is None else (f"{change:+.3f}" if absolute else f"{change * 100:+.1f} %"),
+                     "threshold": "–" if threshold is None else (
+                         f"±{threshold:.3f}" if absolute else f"±{threshold * 100:.1f} %"),
+                     "p": "–" if v.get("p_value") is None else f"{v['p_value']:.3f}"})
+    regressed = {(v.get("key"), v.get("metric")) for v in verdicts or [] if v.get("verdict") == "regression"}
+    trends = []
+    for key in sorted(history or {}):
+        points = []
+        for p in (history or {})[key]:
+            current = p.get("run_id") == run.get("run_id")
+            points.append((_short_when(p.get("started_at"), str(p.get("run_id"))), p.get("train_samples_per_s"),
+                           current and (key, "train_samples_per_s") in regressed))
+        svg = plots.trend_chart(points, key, "train samples/s")
+        if svg:
+            trends.append({"key": key, "svg": Markup(svg), "regressed": (key, "train_samples_per_s") in regressed})
+    trends.sort(key=lambda t: not t["regressed"])
+    counts: dict[str, int] = {}
+    for row in rows:  # already in verdict order: regressions first
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    return {"rows": rows, "trends": trends, "counts": counts}
+
+
+def _environment_loader() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["when"] = _when
+    return env
+
+
+def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: dict[str, Any] | None = None,
+                  verdicts: list[dict[str, Any]] | None = None,
+                  history: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """One self-contained HTML page (inline CSS and SVG, no scripts, no external resources) for a run."""
+    run = run or {}
+    workloads = list(dict.fromkeys(_workload(r) for r in records))
+    by_workload = {w: _sorted([r for r in records if _workload(r) == w]) for w in workloads}
+    facts = [_headline(w, by_workload[w]) for w in workloads]
+    fairness = _fairness(workloads, by_workload)
+    prov = run.get("provenance") or {}
+    first = records[0] if records else {}
+    git_sha = prov.get("git_sha") or first.get("git_sha")
+    git_dirty = prov.get("git_dirty") if "git_dirty" in prov else first.get("git_dirty")
+    backends = sorted({str(_cell(r).get("backend")) for r in records}, key=_backend_key)
+    context = {
+        "suite": run.get("suite") or "–", "run_id": run.get("run_id") or "–",
+        "started": _when(run.get("started_at")), "finished": _when(run.get("finished_at")) if run.get(
+            "finished_at") else "unfinished", "duration": _duration(run.get("started_at"), run.get("finished_at")),
+        "machine_key": run.get("machine_key"), "config_key": run.get("config_key"),
+        "git_sha": git_sha or "–", "git_dirty": git_dirty,
+        "legend": [{"name": b, "colour": plots.colour(b)} for b in backends],
+        "counts": {"cells": len(records), "ok": len(_ok(records)), "workloads": len(workloads)},
+        "overall": _overall(facts, records, parity, fairness["count"]),
+        "findings": facts, "matrix": _matrix(workloads, by_workload),
+        "workloads": [_workload_section(w, by_workload[w], f) for w, f in zip(workloads, facts, strict=True)],
+        "parity": _parity(parity), "fairness": fairness, "env": _environment(run, records),
+        "failures": _failures(records), "nightly": _nightly(run, verdicts, history),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    return _environment_loader().get_template("report.html.j2").render(**context)
