@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SpecError) as exc:
         sys.stderr.write(f"run_bench: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `run_bench.py compare | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         sys.stderr.write("run_bench: interrupted; finished cells are stored — continue with `run --resume`\n")
         return 130

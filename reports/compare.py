@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reports.flat import flatten
+from reports.flat import dig, flatten
 
 ALPHA = 0.05
 METRICS = (  # (flat field, raw-trials path in the record or None, higher is better)
@@ -25,12 +25,9 @@ METRICS = (  # (flat field, raw-trials path in the record or None, higher is bet
 )
 
 
-def _raw(record: dict[str, Any], path: tuple[str, ...] | None) -> list[float]:
-    data: Any = record
-    for key in path or ():
-        if not isinstance(data, dict) or key not in data:
-            return []
-        data = data[key]
+def raw_trials(record: dict[str, Any], path: tuple[str, ...] | None) -> list[float]:
+    """The raw trial values at `path` in a record ([] when absent)."""
+    data = dig(record, *path) if path else None
     return [float(v) for v in data] if isinstance(data, list) else []
 
 
@@ -51,9 +48,10 @@ def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def _entry(metric: str, higher: bool, cur: dict[str, Any], ref: dict[str, Any], cur_raw: list[float],
-           ref_raw: list[float]) -> dict[str, Any]:
+def _entry(metric: str, higher: bool, path: tuple[str, ...] | None, cur: dict[str, Any],
+           ref: dict[str, Any]) -> dict[str, Any]:
     value, base = cur["row"].get(metric), ref["row"].get(metric)
+    cur_raw, ref_raw = raw_trials(cur["record"], path), raw_trials(ref["record"], path)
     out: dict[str, Any] = {"metric": metric, "value": value, "baseline": base, "ratio": None, "ci_low": None,
                            "ci_high": None, "p_value": None, "significant": None, "better": None}
     if value is None or base is None or base == 0:
@@ -87,7 +85,7 @@ def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[d
                 metrics.append({"metric": metric, "value": row.get(metric), "baseline": None, "ratio": None,
                                 "ci_low": None, "ci_high": None, "p_value": None, "significant": None, "better": None})
                 continue
-            metrics.append(_entry(metric, higher, cell, ref, _raw(cell["record"], path), _raw(ref["record"], path)))
+            metrics.append(_entry(metric, higher, path, cell, ref))
         out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
                     "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})
     return out
@@ -102,8 +100,7 @@ def compare_runs(current: Sequence[dict[str, Any]], previous: Sequence[dict[str,
         if cell["row"]["status"] != "ok" or key not in old:
             out.append({"key": key, "status": cell["row"]["status"], "metrics": [], "new": key not in old})
             continue
-        metrics = [_entry(m, higher, cell, old[key], _raw(cell["record"], path), _raw(old[key]["record"], path))
-                   for m, path, higher in METRICS]
+        metrics = [_entry(m, higher, path, cell, old[key]) for m, path, higher in METRICS]
         out.append({"key": key, "status": "ok", "metrics": metrics, "new": False})
     return out
 

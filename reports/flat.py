@@ -20,7 +20,8 @@ FIELDS = (
 )
 
 
-def _get(data: Any, *path: str) -> Any:
+def dig(data: Any, *path: str) -> Any:
+    """data[path[0]][path[1]]... or None where a step is missing."""
     for key in path:
         if not isinstance(data, dict) or key not in data:
             return None
@@ -32,39 +33,39 @@ def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None
     """The export row of one record (missing measurements are None)."""
     cell, quality, timing = record.get("cell", {}), record.get("quality") or {}, record.get("timing") or {}
     error = record.get("error")
-    latency = _get(timing, "latency_ms", "1") or {}
+    latency = dig(timing, "latency_ms", "1") or {}
     row = {
         "run_id": run_id, "suite": suite, "workload": cell.get("workload"), "backend": cell.get("backend"),
         "mode": cell.get("mode"), "precision": cell.get("precision"),
-        "device": _get(record, "device_info", "device"), "status": record.get("status"),
+        "device": dig(record, "device_info", "device"), "status": record.get("status"),
         "error": f"{error['type']}: {error['message']}" if error else None,
         "loss": quality.get("loss"),
         "confusion_matrix": json.dumps(quality["confusion_matrix"]) if "confusion_matrix" in quality else None,
-        "train_samples_per_s": _get(timing, "train", "median"),
-        "train_samples_per_s_ci_low": _get(timing, "train", "ci_low"),
-        "train_samples_per_s_ci_high": _get(timing, "train", "ci_high"),
-        "train_samples_per_s_cv": _get(timing, "train", "cv"),
-        "infer_samples_per_s": _get(timing, "infer", "median"),
-        "infer_samples_per_s_ci_low": _get(timing, "infer", "ci_low"),
-        "infer_samples_per_s_ci_high": _get(timing, "infer", "ci_high"),
+        "train_samples_per_s": dig(timing, "train", "median"),
+        "train_samples_per_s_ci_low": dig(timing, "train", "ci_low"),
+        "train_samples_per_s_ci_high": dig(timing, "train", "ci_high"),
+        "train_samples_per_s_cv": dig(timing, "train", "cv"),
+        "infer_samples_per_s": dig(timing, "infer", "median"),
+        "infer_samples_per_s_ci_low": dig(timing, "infer", "ci_low"),
+        "infer_samples_per_s_ci_high": dig(timing, "infer", "ci_high"),
         "latency_ms_p50": latency.get("p50"), "latency_ms_p90": latency.get("p90"),
         "latency_ms_p99": latency.get("p99"),
-        "epoch_samples_per_s_idiomatic": _get(timing, "idiomatic_epoch", "samples_per_s"),
-        "idiomatic_pipeline": _get(timing, "idiomatic_epoch", "pipeline") or _get(timing, "idiomatic_epoch", "reason"),
+        "epoch_samples_per_s_idiomatic": dig(timing, "idiomatic_epoch", "samples_per_s"),
+        "idiomatic_pipeline": dig(timing, "idiomatic_epoch", "pipeline") or dig(timing, "idiomatic_epoch", "reason"),
         "compile_s": timing.get("compile_s"), "first_step_s": timing.get("first_step_s"),
         "train_s": timing.get("train_s"), "time_to_target_s": record.get("time_to_target_s"),
-        "host_peak_bytes": _get(record, "memory", "host_peak_bytes"),
-        "device_peak_bytes": _get(record, "memory", "device_peak_bytes"),
-        "device_peak_reason": _get(record, "memory", "device_peak_reason"),
-        "gpu_util_mean_pct": _get(record, "gpu", "util_mean_pct"),
-        "gpu_util_max_pct": _get(record, "gpu", "util_max_pct"),
-        "gpu_energy_j": _get(record, "gpu", "energy_j"),
-        "gpu_energy_j_per_train_sample": _get(record, "gpu", "phases", "train", "energy_j_per_sample"),
-        "gpu_reason": _get(record, "gpu", "reason") if record.get("gpu") else "cell did not finish",
-        "flops_per_sample": _get(record, "efficiency", "train_flops_per_sample"),
-        "achieved_flops_per_s": _get(record, "efficiency", "achieved_train_flops_per_s"),
-        "mfu": _get(record, "efficiency", "mfu_train"),
-        "mfu_reason": _get(record, "efficiency", "mfu_reason") if record.get("efficiency") else "cell did not finish",
+        "host_peak_bytes": dig(record, "memory", "host_peak_bytes"),
+        "device_peak_bytes": dig(record, "memory", "device_peak_bytes"),
+        "device_peak_reason": dig(record, "memory", "device_peak_reason"),
+        "gpu_util_mean_pct": dig(record, "gpu", "util_mean_pct"),
+        "gpu_util_max_pct": dig(record, "gpu", "util_max_pct"),
+        "gpu_energy_j": dig(record, "gpu", "energy_j"),
+        "gpu_energy_j_per_train_sample": dig(record, "gpu", "phases", "train", "energy_j_per_sample"),
+        "gpu_reason": dig(record, "gpu", "reason") if record.get("gpu") else "cell did not finish",
+        "flops_per_sample": dig(record, "efficiency", "train_flops_per_sample"),
+        "achieved_flops_per_s": dig(record, "efficiency", "achieved_train_flops_per_s"),
+        "mfu": dig(record, "efficiency", "mfu_train"),
+        "mfu_reason": dig(record, "efficiency", "mfu_reason") if record.get("efficiency") else "cell did not finish",
         "params": record.get("params"), "params_native": record.get("params_native"),
         "spec_hash": record.get("spec_hash"), "git_sha": record.get("git_sha"), "git_dirty": record.get("git_dirty"),
         "started_at": record.get("started_at"), "wall_s": record.get("wall_s"),

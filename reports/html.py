@@ -13,20 +13,12 @@ from markupsafe import Markup
 
 from reports import plots
 from reports.fairness import DESIGN, MUST_MATCH, describe, fairness_view, mismatches
-from reports.flat import flatten
+from reports.flat import dig, flatten
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BACKEND_ORDER = ("torch", "tensorflow", "jax")
 VERDICT_ORDER = {"regression": 0, "improvement": 1, "new": 2, "ok": 3}
 TRACEBACK_LINES = 40
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -120,24 +112,24 @@ def _headline(workload: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     ok = _ok(records)
     parts: list[str] = []
     facts: dict[str, Any] = {"workload": workload}
-    train = sorted(((r["timing"]["train"]["median"], r) for r in ok if _get(r, "timing", "train", "median")),
+    train = sorted(((r["timing"]["train"]["median"], r) for r in ok if dig(r, "timing", "train", "median")),
                    key=lambda p: -p[0])
     if len(train) >= 2:
         (fast, rf), (slow, rs) = train[0], train[-1]
-        overlap = (_get(rf, "timing", "train", "ci_low") or fast) <= (_get(rs, "timing", "train", "ci_high") or slow)
+        overlap = (dig(rf, "timing", "train", "ci_low") or fast) <= (dig(rs, "timing", "train", "ci_high") or slow)
         parts.append(f"{plots.cell_label(rf)} trains {fast / slow:.1f}× faster than {plots.cell_label(rs)} "
                      f"({_num(fast)} vs {_num(slow)} samples/s{'; CIs overlap' if overlap else ''})")
         facts["fastest_train"] = _cell(rf).get("backend")
     elif train:
         parts.append(f"only {plots.cell_label(train[0][1])} trained ({_num(train[0][0])} samples/s)")
-    infer = sorted(((r["timing"]["infer"]["median"], r) for r in ok if _get(r, "timing", "infer", "median")),
+    infer = sorted(((r["timing"]["infer"]["median"], r) for r in ok if dig(r, "timing", "infer", "median")),
                    key=lambda p: -p[0])
     if len(infer) >= 2:
         (fast, rf), (second, _) = infer[0], infer[1]
         parts.append(f"{plots.cell_label(rf)} infers fastest ({_num(fast)} samples/s, {fast / second:.1f}× the next)")
         facts["fastest_infer"] = _cell(rf).get("backend")
     for metric, name, scale, unit in (("accuracy", "accuracy", 100, "points"), ("r2", "R²", 1, "")):
-        scored = sorted(((r["quality"][metric], r) for r in ok if _get(r, "quality", metric) is not None),
+        scored = sorted(((r["quality"][metric], r) for r in ok if dig(r, "quality", metric) is not None),
                         key=lambda p: -p[0])
         if len(scored) >= 2:
             (hi, rh), (lo, rl) = scored[0], scored[-1]
@@ -210,7 +202,7 @@ def _matrix(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) 
     rows = []
     for workload in workloads:
         cells_by_label = {plots.cell_label(r): r for r in by_workload[workload]}
-        values = [_get(r, "timing", "train", "median") for r in _ok(by_workload[workload])]
+        values = [dig(r, "timing", "train", "median") for r in _ok(by_workload[workload])]
         best = max((v for v in values if v), default=None)
         cells = []
         for label in columns:
@@ -219,7 +211,7 @@ def _matrix(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) 
                 cells.append({"text": "", "ratio": "not run", "style": "", "cls": "empty"})
             elif r.get("status") != "ok":
                 cells.append({"text": str(r.get("status")), "ratio": "", "style": "", "cls": "failed"})
-            elif best and _get(r, "timing", "train", "median"):
+            elif best and dig(r, "timing", "train", "median"):
                 value = r["timing"]["train"]["median"]
                 ratio = best / value
                 cells.append({"text": _num(value), "ratio": "best" if ratio < 1.005 else f"{ratio:.2f}× slower",
@@ -232,15 +224,15 @@ def _matrix(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) 
 
 
 def _ci(record: dict[str, Any], phase: str) -> str:
-    lo, hi = _get(record, "timing", phase, "ci_low"), _get(record, "timing", phase, "ci_high")
+    lo, hi = dig(record, "timing", phase, "ci_low"), dig(record, "timing", phase, "ci_high")
     return "" if lo is None or hi is None else f"{_num(lo)} – {_num(hi)}"
 
 
 def _table(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The numbers of one workload's cells, missing values explained in numbered notes."""
     notes = Notes()
-    regression = any(_get(r, "quality", "r2") is not None for r in records) and not any(
-        _get(r, "quality", "accuracy") is not None for r in records)
+    regression = any(dig(r, "quality", "r2") is not None for r in records) and not any(
+        dig(r, "quality", "accuracy") is not None for r in records)
     headers = ["cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "compile s", "host MiB",
                "device MiB", "R²" if regression else "accuracy", "MSE" if regression else "F1 macro", "MFU"]
     rows = []
@@ -274,7 +266,7 @@ def _about(records: list[dict[str, Any]]) -> str:
     """One line on what the workload is: model, parameters, data set, batch size, epochs."""
     r = next((x for x in records if x.get("task") or x.get("dataset")), records[0])
     bits = []
-    model = _get(r, "model", "name")
+    model = dig(r, "model", "name")
     if model:
         bits.append(f"model {model}" + (f" ({r['params']:,} parameters)" if r.get("params") else ""))
     ds = r.get("dataset") or {}
@@ -286,7 +278,7 @@ def _about(records: list[dict[str, Any]]) -> str:
         bits.append(f"batch {task['batch_size']}")
     if task.get("epochs"):
         bits.append(f"{task['epochs']} epoch{'s' if task['epochs'] != 1 else ''}")
-    if _get(task, "optimizer", "name"):
+    if dig(task, "optimizer", "name"):
         bits.append(f"{task['optimizer']['name']} lr {task['optimizer'].get('learning_rate')}")
     return " · ".join(bits)
 
@@ -297,13 +289,13 @@ def _workload_section(workload: str, records: list[dict[str, Any]], facts: dict[
                           plots.quality_chart(ok), plots.curves_chart(ok)) if c]
     confusion = []
     for r in ok:
-        matrix = _get(r, "quality", "confusion_matrix")
+        matrix = dig(r, "quality", "confusion_matrix")
         if matrix:
             svg = plots.confusion_chart(matrix, plots.cell_label(r), _cell(r).get("backend"))
             if svg:
                 confusion.append(Markup(svg))
     gpu = plots.gpu_chart(ok)
-    reasons = sorted({str(_get(r, "gpu", "reason") or "not sampled") for r in ok if not _get(r, "gpu", "timeline")})
+    reasons = sorted({str(dig(r, "gpu", "reason") or "not sampled") for r in ok if not dig(r, "gpu", "timeline")})
     if gpu:
         charts.append(gpu)
     epochs = max((len(r.get("curve") or []) for r in ok), default=0)
@@ -377,7 +369,7 @@ def _environment(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str
         backend = _cell(r).get("backend")
         if backend in per_backend or not r.get("device_info"):
             continue
-        info, threads = r.get("device_info") or {}, _get(r, "settings", "threads") or {}
+        info, threads = r.get("device_info") or {}, dig(r, "settings", "threads") or {}
         per_backend[backend] = {
             "colour": plots.colour(backend), "version": info.get("framework_version"),
             "device": info.get("device"), "device_name": info.get("device_name"),
@@ -385,9 +377,9 @@ def _environment(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str
             "intra": threads.get("intra_op_effective", threads.get("intra_op")),
             "inter": threads.get("inter_op_effective", threads.get("inter_op")),
         }
-    peak = next((_get(r, "efficiency", "peak_method") for r in records if _get(r, "efficiency", "peak_method")), None)
-    peak_flops = next((_get(r, "efficiency", "peak_flops_per_s") for r in records
-                       if _get(r, "efficiency", "peak_flops_per_s")), None)
+    peak = next((dig(r, "efficiency", "peak_method") for r in records if dig(r, "efficiency", "peak_method")), None)
+    peak_flops = next((dig(r, "efficiency", "peak_flops_per_s") for r in records
+                       if dig(r, "efficiency", "peak_flops_per_s")), None)
     config = run.get("config") or {}
     return {"machine": machine, "packages": {k: v for k, v in packages.items() if v},
             "missing": sorted(k for k, v in packages.items() if not v), "backends": per_backend,

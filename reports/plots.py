@@ -11,6 +11,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
 
+from reports.flat import dig
+
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
@@ -52,14 +54,6 @@ def colour(backend: str | None) -> str:
     if backend in BACKEND_COLOURS:
         return BACKEND_COLOURS[backend]
     return EXTRA_COLOURS[sum(map(ord, backend or "")) % len(EXTRA_COLOURS)]
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def cell_label(record: dict[str, Any]) -> str:
@@ -153,16 +147,16 @@ def _short(value: float) -> str:
 @_themed
 def throughput_chart(records: Sequence[dict[str, Any]], title: str = "Throughput") -> str | None:
     """Train and inference samples/s per cell (median of trials) with their confidence intervals."""
-    records = [r for r in records if _get(r, "timing", "train", "median") or _get(r, "timing", "infer", "median")]
+    records = [r for r in records if dig(r, "timing", "train", "median") or dig(r, "timing", "infer", "median")]
     if not records:
         return None
     fig = _figure()
     axes = fig.subplots(1, 2)
     for ax, phase in zip(axes, ("train", "infer"), strict=True):
-        vals = [[_get(r, "timing", phase, "median")] for r in records]
+        vals = [[dig(r, "timing", phase, "median")] for r in records]
         errs = []
         for r in records:
-            lo, hi = _get(r, "timing", phase, "ci_low"), _get(r, "timing", phase, "ci_high")
+            lo, hi = dig(r, "timing", phase, "ci_low"), dig(r, "timing", phase, "ci_high")
             errs.append([(lo, hi) if lo is not None and hi is not None else None])
         _bars(ax, [phase], records, vals, errs, fmt=_short)
         ax.set_xticks([])
@@ -176,12 +170,12 @@ def throughput_chart(records: Sequence[dict[str, Any]], title: str = "Throughput
 @_themed
 def latency_chart(records: Sequence[dict[str, Any]]) -> str | None:
     """Batch-1 inference latency percentiles (p50, p90, p99) per cell, in milliseconds."""
-    records = [r for r in records if _get(r, "timing", "latency_ms", "1", "p50") is not None]
+    records = [r for r in records if dig(r, "timing", "latency_ms", "1", "p50") is not None]
     if not records:
         return None
     fig = _figure()
     ax = fig.subplots()
-    vals = [[_get(r, "timing", "latency_ms", "1", p) for p in ("p50", "p90", "p99")] for r in records]
+    vals = [[dig(r, "timing", "latency_ms", "1", p) for p in ("p50", "p90", "p99")] for r in records]
     _bars(ax, ["p50", "p90", "p99"], records, vals, fmt="{:.3g}".format)
     _style(ax, "Latency at batch 1", "ms")
     _legend(fig, ax)
@@ -191,14 +185,14 @@ def latency_chart(records: Sequence[dict[str, Any]]) -> str | None:
 @_themed
 def memory_chart(records: Sequence[dict[str, Any]]) -> str | None:
     """Peak host memory per cell, and peak device memory where the framework could measure it (MiB)."""
-    records = [r for r in records if _get(r, "memory", "host_peak_bytes") is not None]
+    records = [r for r in records if dig(r, "memory", "host_peak_bytes") is not None]
     if not records:
         return None
-    has_device = any(_get(r, "memory", "device_peak_bytes") is not None for r in records)
+    has_device = any(dig(r, "memory", "device_peak_bytes") is not None for r in records)
     groups = ["host peak", "device peak"] if has_device else ["host peak"]
     vals = []
     for r in records:
-        row = [_get(r, "memory", "host_peak_bytes"), _get(r, "memory", "device_peak_bytes")][: len(groups)]
+        row = [dig(r, "memory", "host_peak_bytes"), dig(r, "memory", "device_peak_bytes")][: len(groups)]
         vals.append([None if v is None else v / 2**20 for v in row])
     fig = _figure()
     ax = fig.subplots()
@@ -214,15 +208,15 @@ def quality_chart(records: Sequence[dict[str, Any]]) -> str | None:
     records = [r for r in records if r.get("quality")]
     if not records:
         return None
-    if any(_get(r, "quality", "accuracy") is not None for r in records):
+    if any(dig(r, "quality", "accuracy") is not None for r in records):
         groups, metrics, title = ["accuracy", "macro F1"], ("accuracy", "f1_macro"), "Test accuracy and F1"
-    elif any(_get(r, "quality", "r2") is not None for r in records):
+    elif any(dig(r, "quality", "r2") is not None for r in records):
         groups, metrics, title = ["R²"], ("r2",), "Test R²"
     else:
         return None
     fig = _figure()
     ax = fig.subplots()
-    vals = [[_get(r, "quality", m) for m in metrics] for r in records]
+    vals = [[dig(r, "quality", m) for m in metrics] for r in records]
     _bars(ax, groups, records, vals, fmt="{:.3f}".format)
     top = max((v for row in vals for v in row if v is not None), default=1.0)
     ax.set_ylim(min(0.0, min((v for row in vals for v in row if v is not None), default=0.0)), max(1.0, top) * 1.15)
@@ -295,7 +289,7 @@ def curves_chart(records: Sequence[dict[str, Any]]) -> str | None:
 @_themed
 def gpu_chart(records: Sequence[dict[str, Any]]) -> str | None:
     """GPU utilisation over each cell's run (from its sampled timeline), or None when nothing was sampled."""
-    records = [r for r in records if _get(r, "gpu", "timeline")]
+    records = [r for r in records if dig(r, "gpu", "timeline")]
     if not records:
         return None
     fig = _figure()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from reports.compare import significance
+from reports.compare import raw_trials, significance
 from reports.flat import flatten
 
 K_NOISE = 4.0
@@ -42,13 +42,6 @@ WATCHED = (
     Watched("accuracy", True, 0.02, absolute=True),
     Watched("r2", True, 0.02, absolute=True),
 )
-
-
-def _raw(record: dict[str, Any], path: tuple[str, ...] | None) -> list[float]:
-    data: Any = record
-    for key in path or ():
-        data = data.get(key) if isinstance(data, dict) else None
-    return [float(v) for v in data] if isinstance(data, list) else []
 
 
 def _cv(values: Sequence[float]) -> float:
@@ -109,8 +102,8 @@ def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[
                             "change_rel": None, "threshold_rel": None, "verdict": "new", "p_value": None,
                             "history_n": 0})
                 continue
-            prev_trials = _raw(previous[-1], watch.raw_path) if previous else []
-            out.append({"key": key, **judge(watch, value, values, _raw(record, watch.raw_path), prev_trials)})
+            prev_trials = raw_trials(previous[-1], watch.raw_path) if previous else []
+            out.append({"key": key, **judge(watch, value, values, raw_trials(record, watch.raw_path), prev_trials)})
     return out
 
 
