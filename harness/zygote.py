@@ -35,7 +35,9 @@ def preimport(backend: str) -> None:
     """Import the harness and the backend's adapter (and what its first build would import lazily)."""
     import harness.worker  # noqa: F401
     from backends.registry import get_backend, load_adapter_class
+    from harness.env import git_state
 
+    git_state()  # cached before the fork: every cell records the code the zygote imported
     if get_backend(backend).installed:
         load_adapter_class(backend)
     if backend == "torch":
