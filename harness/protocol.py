@@ -12,7 +12,7 @@ import numpy as np
 from backends.base import Adapter, Unsupported
 from harness import metrics
 from harness.batching import effective_batch_size, epoch_batches, padded_chunks
-from harness.selftest import clock_selftest, require_clock
+from harness.selftest import judge_trials, require_clock
 from harness.stats import percentiles_ms, summarize
 from harness.timing import TrialPlan, latencies, throughput_trials, timed_call
 from suites.data.dataset import Dataset
@@ -84,12 +84,13 @@ def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPl
     bs = effective_batch_size(batch_size, len(data.x_train))
     idx = np.arange(bs) % len(data.x_train)
     train_batch = adapter.put(data.x_train[idx], data.y_train[idx])
-    train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan, on_phase, "train")
+    train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan, on_phase, "train",
+                              adapter.to_numpy)
     infer_x = adapter.put(data.x_test[np.arange(bs) % len(data.x_test)])
-    infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan, on_phase, "infer")
-    on_phase("selftest")
-    clock = {"train": clock_selftest(adapter, lambda: adapter.train_step(train_batch), adapter.to_numpy),
-             "infer": clock_selftest(adapter, lambda: adapter.predict(infer_x), adapter.to_numpy)}
+    infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan, on_phase, "infer",
+                              adapter.to_numpy)
+    clock = {what: judge_trials(r["trial_s"], r["fetch_after_s"], r["steps_per_trial"])
+             for what, r in (("train", train), ("infer", infer))}
     for what, result in clock.items():
         require_clock(result, f"{what} clock self-test")
     on_phase("latency")

@@ -62,13 +62,21 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["device_info"] = adapter.device_info()
     record["settings"] = adapter.settings()
     gpu = GpuSampler.for_device()
+    marks: list[tuple[str, float]] = []
+
+    def phase(name: str) -> None:
+        marks.append((name, time.perf_counter()))
+        gpu.phase(name)
+
     try:
         with gpu:
-            result = run_protocol(adapter, workload, task, data, cell.plan, on_phase=gpu.phase)
+            result = run_protocol(adapter, workload, task, data, cell.plan, on_phase=phase)
     finally:
         timing = record.get("timing") or {}
         record["gpu"] = gpu.summary({k: timing[k]["samples"] for k in ("train", "infer") if k in timing})
     record.update(result)
+    spans = zip(marks, marks[1:], strict=False)
+    record["timing"]["phase_s"] = {name: round(end - start, 4) for (name, start), (_, end) in spans}
     record["gpu"] = gpu.summary({k: result["timing"][k]["samples"] for k in ("train", "infer")})
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()

@@ -7,7 +7,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from harness.selftest import ClockStoppedEarly, clock_selftest, require_clock
+from harness.selftest import ClockStoppedEarly, clock_selftest, judge_trials, require_clock
+from harness.timing import TrialPlan, throughput_trials
 
 
 class FakeAsyncDevice:
@@ -33,7 +34,7 @@ class FakeAsyncDevice:
 def test_honest_sync_passes_and_broken_sync_fails():
     good = FakeAsyncDevice(honest=True)
     result = clock_selftest(good, good.step, good.to_host)
-    assert result["ok"] and result["timed_s"] >= 0.1
+    assert result["ok"] and result["timed_s"] >= 0.05
     bad = FakeAsyncDevice(honest=False)
     result = clock_selftest(bad, bad.step, bad.to_host)
     assert not result["ok"]
@@ -55,3 +56,17 @@ def test_real_jax_async_dispatch_is_caught_without_sync():
     assert clock_selftest(adapter, lambda: adapter.train_step(batch), adapter.to_numpy)["ok"]
     adapter.synchronize = lambda value=None: None  # the classic mistake: stop the clock at dispatch
     assert not clock_selftest(adapter, lambda: adapter.train_step(batch), adapter.to_numpy)["ok"]
+
+
+def test_every_timed_trial_is_checked_and_the_worst_decides():
+    assert judge_trials([0.1, 0.1, 0.1], [0.001, 0.002, 0.001], 10)["ok"]
+    worst = judge_trials([0.1, 0.1, 0.1], [0.001, 0.09, 0.001], 10)
+    assert not worst["ok"] and worst["fetch_after_s"] == 0.09
+
+
+def test_throughput_trials_time_the_fetch_after_each_trial():
+    bad = FakeAsyncDevice(honest=False)
+    result = throughput_trials(bad, bad.step, 1, TrialPlan(warmup_steps=1, trials=3, min_trial_s=0.03),
+                               to_host=bad.to_host)
+    assert len(result["fetch_after_s"]) == 3
+    assert not judge_trials(result["trial_s"], result["fetch_after_s"], result["steps_per_trial"])["ok"]
