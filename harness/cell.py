@@ -30,6 +30,7 @@ class Cell:
     batch_size: int | None = None
     learning_rate: float | None = None
     device: str = "auto"
+    latency_batch_sizes: tuple[int, ...] = (1,)
 
     @property
     def key(self) -> str:
@@ -49,4 +50,6 @@ class Cell:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cell:
-        return cls(**data)
+        fields = dict(data)
+        fields["latency_batch_sizes"] = tuple(fields.get("latency_batch_sizes", (1,)))
+        return cls(**fields)

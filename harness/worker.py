@@ -70,7 +70,7 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
 
     try:
         with gpu:
-            result = run_protocol(adapter, workload, task, data, cell.plan, on_phase=phase)
+            result = run_protocol(adapter, workload, task, data, cell.plan, cell.latency_batch_sizes, on_phase=phase)
     finally:
         timing = record.get("timing") or {}
         record["gpu"] = gpu.summary({k: timing[k]["samples"] for k in ("train", "infer") if k in timing})

@@ -12,7 +12,7 @@ from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
-         "memory_limit_mb"}
+         "memory_limit_mb", "latency_batch_sizes"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Suite:
     precisions: tuple[str, ...] = ("fp32",)
     timeout_s: float = 600.0
     memory_limit_mb: int | None = None
+    latency_batch_sizes: tuple[int, ...] = (1,)
 
 
 def suite_names() -> list[str]:
@@ -70,7 +71,11 @@ def parse_suite(path: Path) -> Suite:
     limit = data.get("memory_limit_mb")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise SpecError(f"{path.name}: 'memory_limit_mb' must be a positive integer, got {limit!r}")
-    return Suite(name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
+    latency = data.get("latency_batch_sizes", [1])
+    if not isinstance(latency, list) or not latency or not all(isinstance(b, int) and b > 0 for b in latency):
+        raise SpecError(f"{path.name}: 'latency_batch_sizes' must be a list of positive integers, got {latency!r}")
+    return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency),
+                 description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
                  backends=_list(path, data, "backends", ("torch", "tensorflow", "jax")),
                  modes={k: tuple(v) for k, v in modes.items()},

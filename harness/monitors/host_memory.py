@@ -11,7 +11,7 @@ import psutil
 class HostMemorySampler:
     """Samples this process's RSS every `interval_s` while running; `peak_bytes` is the largest seen."""
 
-    def __init__(self, interval_s: float = 0.02) -> None:
+    def __init__(self, interval_s: float = 0.05) -> None:
         self.interval_s = interval_s
         self.peak_bytes = 0
         self.samples = 0
