@@ -20,8 +20,8 @@ class FaultyAdapter(TorchAdapter):
     default_mode = "fine"
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
-        super().__init__(mode, precision, device)  # any mode but 'compile' runs torch eagerly
-        self.fault = self.mode
+        super().__init__(mode, precision, device)  # validates the fault name against `modes`
+        self.fault, self.mode = self.mode, "eager"  # the torch internals then run eagerly
 
     def train_step(self, batch: Any) -> Any:
         if self.fault == "raise":
