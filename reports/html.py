@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,78 +12,27 @@ from markupsafe import Markup
 
 from reports import plots
 from reports.fairness import DESIGN, MUST_MATCH, describe, fairness_view, mismatches
+from reports.findings import run_findings, workload_findings
 from reports.flat import dig, flatten
+from reports.html_format import (
+    _backend_key,
+    _cell,
+    _duration,
+    _fmt_metric,
+    _mib,
+    _num,
+    _ok,
+    _pct,
+    _sci,
+    _short_when,
+    _sorted,
+    _when,
+    _workload,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-BACKEND_ORDER = ("torch", "tensorflow", "jax")
 VERDICT_ORDER = {"regression": 0, "improvement": 1, "new": 2, "ok": 3}
 TRACEBACK_LINES = 40
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    """A number for a table: thousands separators for big values, `digits` significant figures for small ones."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
-
-
-def _mib(value: Any) -> str:
-    return "–" if value is None else f"{value / 2**20:,.0f}"
-
-
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
-
-
-def _when(stamp: str | None) -> str:
-    if not stamp:
-        return "–"
-    try:
-        return dt.datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    except ValueError:
-        return stamp
-
-
-def _short_when(stamp: str | None, fallback: str) -> str:
-    try:
-        return dt.datetime.fromisoformat(stamp or "").strftime("%m-%d %H:%M")
-    except ValueError:
-        return fallback[:13]
-
-
-def _duration(start: str | None, end: str | None) -> str | None:
-    try:
-        seconds = (dt.datetime.fromisoformat(end or "") - dt.datetime.fromisoformat(start or "")).total_seconds()
-    except ValueError:
-        return None
-    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
-
-
-def _backend_key(backend: str | None) -> tuple[int, str]:
-    return (BACKEND_ORDER.index(backend), "") if backend in BACKEND_ORDER else (len(BACKEND_ORDER), backend or "")
-
-
-def _cell(record: dict[str, Any]) -> dict[str, Any]:
-    return record.get("cell") or {}
-
-
-def _workload(record: dict[str, Any]) -> str:
-    return str(_cell(record).get("workload"))
-
-
-def _sorted(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda r: (_backend_key(_cell(r).get("backend")), str(_cell(r).get("mode")),
-                                          str(_cell(r).get("precision"))))
-
-
-def _ok(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("status") == "ok"]
 
 
 class Notes:
@@ -105,91 +53,6 @@ def _ratio_style(ratio: float) -> str:
     """Background for a cell `ratio`× slower than the best: green at 1, through yellow, to red at 4× or worse."""
     t = min(math.log(max(ratio, 1.0)) / math.log(4.0), 1.0)
     return f"background: hsl({130 * (1 - t):.0f}, 62%, {84 - 4 * t:.0f}%)"
-
-
-def _headline(workload: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The findings for one workload, in words."""
-    ok = _ok(records)
-    parts: list[str] = []
-    facts: dict[str, Any] = {"workload": workload}
-    train = sorted(((r["timing"]["train"]["median"], r) for r in ok if dig(r, "timing", "train", "median")),
-                   key=lambda p: -p[0])
-    if len(train) >= 2:
-        (fast, rf), (slow, rs) = train[0], train[-1]
-        overlap = (dig(rf, "timing", "train", "ci_low") or fast) <= (dig(rs, "timing", "train", "ci_high") or slow)
-        parts.append(f"{plots.cell_label(rf)} trains {fast / slow:.1f}× faster than {plots.cell_label(rs)} "
-                     f"({_num(fast)} vs {_num(slow)} samples/s{'; CIs overlap' if overlap else ''})")
-        facts["fastest_train"] = _cell(rf).get("backend")
-    elif train:
-        parts.append(f"only {plots.cell_label(train[0][1])} trained ({_num(train[0][0])} samples/s)")
-    infer = sorted(((r["timing"]["infer"]["median"], r) for r in ok if dig(r, "timing", "infer", "median")),
-                   key=lambda p: -p[0])
-    if len(infer) >= 2:
-        (fast, rf), (second, _) = infer[0], infer[1]
-        parts.append(f"{plots.cell_label(rf)} infers fastest ({_num(fast)} samples/s, {fast / second:.1f}× the next)")
-        facts["fastest_infer"] = _cell(rf).get("backend")
-    for metric, name, scale, unit in (("accuracy", "accuracy", 100, "points"), ("r2", "R²", 1, "")):
-        scored = sorted(((r["quality"][metric], r) for r in ok if dig(r, "quality", metric) is not None),
-                        key=lambda p: -p[0])
-        if len(scored) >= 2:
-            (hi, rh), (lo, rl) = scored[0], scored[-1]
-            spread = (hi - lo) * scale
-            amount = f"{spread:.1f} {unit}" if unit else f"{spread:.3f}"
-            fmt = (lambda v: f"{v * 100:.1f} %") if metric == "accuracy" else (lambda v: f"{v:.3f}")
-            if fmt(hi) == fmt(lo):
-                parts.append(f"every backend reaches {name} {fmt(hi)}")
-            else:
-                parts.append(f"{name} spread {amount} ({plots.cell_label(rh)} {fmt(hi)} … "
-                             f"{plots.cell_label(rl)} {fmt(lo)})")
-            facts["spread"] = (name, spread, unit)
-            break
-    failed = [r for r in records if r.get("status") != "ok"]
-    facts["text"] = "; ".join(parts) + "." if parts else "no finished cells."
-    facts["not_ok"] = ", ".join(f"{plots.cell_label(r)} ({r.get('status')})" for r in failed)
-    return facts
-
-
-def _overall(per_workload: list[dict[str, Any]], records: list[dict[str, Any]], parity: dict[str, Any] | None,
-             mismatch_count: int) -> list[dict[str, str]]:
-    """Run-wide findings: who wins training and inference how often, the largest accuracy spread, problems."""
-    out: list[dict[str, str]] = []
-    n = len(per_workload)
-    for key, verb in (("fastest_train", "trains fastest"), ("fastest_infer", "infers fastest")):
-        wins: dict[str, int] = {}
-        for facts in per_workload:
-            if facts.get(key):
-                wins[facts[key]] = wins.get(facts[key], 0) + 1
-        if wins:
-            ranked = sorted(wins.items(), key=lambda kv: (-kv[1], _backend_key(kv[0])))
-            if len(ranked) == 1:
-                text = f"{ranked[0][0]} {verb} in {ranked[0][1]} of {n} workloads."
-            else:
-                rest = ", ".join(f"{b} in {c}" for b, c in ranked[1:])
-                tie = " (tied)" if ranked[0][1] == ranked[1][1] else ""
-                text = f"{ranked[0][0]} {verb} in {ranked[0][1]} of {n} workloads{tie}, {rest}."
-            out.append({"cls": "", "text": text})
-    spreads = [f for f in per_workload if f.get("spread") and f["spread"][0] == "accuracy"]
-    if spreads:
-        worst = max(spreads, key=lambda f: f["spread"][1])
-        out.append({"cls": "", "text": f"Largest accuracy spread across backends: {worst['spread'][1]:.1f} points "
-                                       f"on {worst['workload']}."})
-    failed = [r for r in records if r.get("status") != "ok"]
-    ok = len(records) - len(failed)
-    if failed:
-        names = ", ".join(f"{r.get('key') or _workload(r)} ({r.get('status')})" for r in failed)
-        out.append({"cls": "bad", "text": f"{len(failed)} of {len(records)} cells did not finish ok: {names}."})
-    else:
-        out.append({"cls": "good", "text": f"All {ok} cells finished ok."})
-    if mismatch_count:
-        out.append({"cls": "bad", "text": f"{mismatch_count} fairness mismatch(es) between compared cells: "
-                                          "see Fairness."})
-    if parity and parity.get("rows"):
-        differ = [r for r in parity["rows"] if not r.get("ok")]
-        total = len(parity["rows"])
-        out.append({"cls": "bad" if differ else "good",
-                    "text": f"Parity: {total - len(differ)} of {total} checks agree"
-                            + (f"; {len(differ)} DIFFER." if differ else ".")})
-    return out
 
 
 def _matrix(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -323,9 +186,6 @@ def _parity(parity: dict[str, Any] | None) -> dict[str, Any] | None:
             "rows": rows, "differ": sum(not r["ok"] for r in rows)}
 
 
-def _sci(value: Any, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}e}"
-
 
 def _fairness(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Each cell's fairness-relevant settings; values that differ within a workload flagged (mismatch or design)."""
@@ -402,16 +262,6 @@ def _failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-_METRIC_FMT: dict[str, Callable[[Any], str]] = {
-    "host_peak_bytes": lambda v: f"{_mib(v)} MiB", "accuracy": lambda v: _pct(v), "r2": lambda v: _num(v, 4),
-}
-
-
-def _fmt_metric(metric: str, value: Any) -> str:
-    if value is None or isinstance(value, str):
-        return "–" if value is None else value
-    return _METRIC_FMT.get(metric, _num)(value)
-
 
 def _nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
              history: dict[str, list[dict[str, Any]]] | None) -> dict[str, Any] | None:
@@ -461,7 +311,7 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
     run = run or {}
     workloads = list(dict.fromkeys(_workload(r) for r in records))
     by_workload = {w: _sorted([r for r in records if _workload(r) == w]) for w in workloads}
-    facts = [_headline(w, by_workload[w]) for w in workloads]
+    facts = [workload_findings(w, by_workload[w]) for w in workloads]
     fairness = _fairness(workloads, by_workload)
     prov = run.get("provenance") or {}
     first = records[0] if records else {}
@@ -476,7 +326,7 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
         "git_sha": git_sha or "–", "git_dirty": git_dirty,
         "legend": [{"name": b, "colour": plots.colour(b)} for b in backends],
         "counts": {"cells": len(records), "ok": len(_ok(records)), "workloads": len(workloads)},
-        "overall": _overall(facts, records, parity, fairness["count"]),
+        "overall": run_findings(facts, records, parity, fairness["count"]),
         "findings": facts, "matrix": _matrix(workloads, by_workload),
         "workloads": [_workload_section(w, by_workload[w], f) for w, f in zip(workloads, facts, strict=True)],
         "parity": _parity(parity), "fairness": fairness, "env": _environment(run, records),
