@@ -85,6 +85,11 @@ class Adapter(ABC):
     def settings(self) -> dict[str, Any]:
         """Settings that affect fairness: threads, layout, compile/XLA, precision, TF32, ..."""
 
+    @classmethod
+    def preload(cls) -> None:
+        """Import what the framework would otherwise import lazily on first use (a fork server calls this once)."""
+        return None
+
     def idiomatic_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> dict[str, Any]:
         """One training epoch fed from host arrays by the framework's own input pipeline, timed end to end.
 

@@ -39,9 +39,7 @@ def preimport(backend: str) -> None:
 
     git_state()  # cached before the fork: every cell records the code the zygote imported
     if get_backend(backend).installed:
-        load_adapter_class(backend)
-    if backend == "torch":
-        import torch._dynamo  # noqa: F401  (torch.optim imports it on first use: 1-2 s that is import, not build)
+        load_adapter_class(backend).preload()
 
 
 def _child(request: dict[str, Any]) -> None:

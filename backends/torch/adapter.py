@@ -79,6 +79,11 @@ class TorchAdapter(Adapter):
         self._training = True
 
     # -- build -------------------------------------------------------------------------------------------------
+    @classmethod
+    def preload(cls) -> None:
+        """torch.optim imports torch._dynamo on its first optimizer (1-2 s): that is import time, not build time."""
+        import torch._dynamo  # noqa: F401
+
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
         torch.manual_seed(task.seed)
         self.model, self.task = model, task
