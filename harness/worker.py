@@ -71,9 +71,9 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     try:
         with gpu:
             result = run_protocol(adapter, workload, task, data, cell.plan, cell.latency_batch_sizes, on_phase=phase)
-    finally:
-        timing = record.get("timing") or {}
-        record["gpu"] = gpu.summary({k: timing[k]["samples"] for k in ("train", "infer") if k in timing})
+    except BaseException:
+        record["gpu"] = gpu.summary({})  # what was sampled until the failure
+        raise
     record.update(result)
     spans = zip(marks, marks[1:], strict=False)
     record["timing"]["phase_s"] = {name: round(end - start, 4) for (name, start), (_, end) in spans}
@@ -81,7 +81,7 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()
     device = record["device_info"].get("device", "cpu")
-    gpu_peak = adapter.peak_matmul() if device != "cpu" and hasattr(adapter, "peak_matmul") else None
+    gpu_peak = adapter.peak_matmul() if device != "cpu" else None
     record["efficiency"] = efficiency(workload.model, result["timing"], device, gpu_peak)
 
 
