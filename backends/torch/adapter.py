@@ -70,9 +70,7 @@ class TorchAdapter(Adapter):
     default_mode: ClassVar[str] = "eager"
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
-        super().__init__(mode, precision, device)
-        if self.precision != "fp32":
-            raise Unsupported(f"torch backend implements fp32 only, not {self.precision!r} (no mixed precision yet)")
+        super().__init__(mode, precision, device)  # fp32, or bf16 autocast (mixed precision, fp32 master weights)
         self.dev = resolve_device(device)
         self.net: NeutralNet | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -106,6 +104,10 @@ class TorchAdapter(Adapter):
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         assert self.net is not None
         return self._loss(self.net(x), y)
+
+    def _autocast(self) -> torch.autocast:
+        """bf16 autocast around forward and loss when precision is 'bf16' (weights and optimizer stay fp32)."""
+        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def _net(self) -> NeutralNet:
         if self.net is None:
@@ -156,7 +158,8 @@ class TorchAdapter(Adapter):
         x, y = batch
         self._set_training(True)
         assert self.optimizer is not None
-        loss = self._loss_fn(x, y)
+        with self._autocast():
+            loss = self._loss_fn(x, y)
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -215,8 +218,9 @@ class TorchAdapter(Adapter):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self._set_training(False)
-        with torch.inference_mode():
-            return self._forward_fn(x)
+        with torch.inference_mode(), self._autocast():
+            out = self._forward_fn(x)
+        return out.float() if out.dtype == torch.bfloat16 else out
 
     def to_numpy(self, value: Any) -> np.ndarray:
         if isinstance(value, torch.Tensor):
