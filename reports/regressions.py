@@ -38,7 +38,7 @@ WATCHED = (
     Watched("train_samples_per_s", True, 0.10, raw_path=("timing", "train", "raw")),
     Watched("infer_samples_per_s", True, 0.10, raw_path=("timing", "infer", "raw")),
     Watched("latency_ms_p50", False, 0.15, raw_path=("timing", "latency_ms", "1", "raw_ms")),
-    Watched("host_peak_bytes", False, 0.05),
+    Watched("host_peak_bytes", False, 0.10),  # RSS moves ±5 % run to run (allocator, XLA compile buffers)
     Watched("accuracy", True, 0.02, absolute=True),
     Watched("r2", True, 0.02, absolute=True),
 )
