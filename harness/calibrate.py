@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from typing import Any
 
 import numpy as np
 
-from harness.env import machine_key
+from harness.env import machine_key, now_iso
 from suites.data.cache import cache_dir
 
 SIZES = (512, 1024, 2048)
@@ -30,7 +29,7 @@ def measure_cpu_peak() -> dict[str, Any]:
             if rate > best:
                 best, best_n = rate, n
     return {"peak_flops_per_s": best, "method": f"numpy float32 GEMM, best of {REPEATS} at n in {SIZES} (n={best_n})",
-            "numpy": np.__version__, "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            "numpy": np.__version__, "measured_at": now_iso()}
 
 
 def cpu_peak(refresh: bool = False) -> dict[str, Any]:

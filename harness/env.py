@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import platform
@@ -17,6 +18,11 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "flax", "optax", "numpy", "scipy",
             "scikit-learn", "nvidia-ml-py")
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second: every timestamp the harness stores."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def cpu_model() -> str:

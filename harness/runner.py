@@ -14,8 +14,9 @@ import psutil
 
 from harness import status
 from harness.cell import Cell
+from harness.env import now_iso
 from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
-from harness.worker import base_record, now_iso
+from harness.worker import base_record
 
 POLL_S = 0.05
 STDERR_TAIL_CHARS = 4000

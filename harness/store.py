@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.env import REPO
+from harness.env import REPO, now_iso
 
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
@@ -88,19 +88,19 @@ class Store:
     def create_run(self, suite: str, config: dict[str, Any], provenance: dict[str, Any],
                    config_key: str | None = None) -> str:
         """A new run id (UTC time + random suffix), stored with its configuration and provenance."""
-        now = dt.datetime.now(dt.UTC)
-        run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        started = now_iso()
+        run_id = dt.datetime.fromisoformat(started).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         with self._tx() as c:
             c.execute("INSERT INTO runs (run_id, suite, started_at, finished_at, machine_key, config, provenance, "
                       "config_key) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
-                      (run_id, suite, now.isoformat(timespec="seconds"), provenance.get("machine_key"),
+                      (run_id, suite, started, provenance.get("machine_key"),
                        json.dumps(config), json.dumps(provenance), config_key))
         return run_id
 
     def finish_run(self, run_id: str) -> None:
         with self._tx() as c:
             c.execute("UPDATE runs SET finished_at=? WHERE run_id=?",
-                      (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), run_id))
+                      (now_iso(), run_id))
 
     def add_record(self, run_id: str, record: dict[str, Any]) -> None:
         """Store one cell's record (committed immediately)."""
@@ -110,7 +110,7 @@ class Store:
                       "record_schema, record, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       (run_id, record["key"], cell["workload"], cell["backend"], cell["mode"], cell["precision"],
                        record["status"], record.get("schema_version", RECORD_SCHEMA), json.dumps(record, default=str),
-                       dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+                       now_iso()))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT run_id, suite, started_at, finished_at, machine_key, config, provenance, "
@@ -157,7 +157,7 @@ class Store:
         """Store the rows of one `run_bench.py parity` check."""
         with self._tx() as c:
             c.execute("INSERT INTO parity (checked_at, git_sha, rows) VALUES (?, ?, ?)",
-                      (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), git_sha, json.dumps(rows)))
+                      (now_iso(), git_sha, json.dumps(rows)))
 
     def latest_parity(self) -> dict[str, Any] | None:
         """The newest parity check: {'checked_at', 'git_sha', 'rows'}, or None."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -16,7 +15,7 @@ from backends.registry import get_backend, load_adapter_class
 from harness import status
 from harness.cell import Cell
 from harness.efficiency import efficiency
-from harness.env import provenance
+from harness.env import now_iso, provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
 from harness.protocol import Diverged, run_protocol
@@ -26,10 +25,6 @@ from suites.spec import spec_hash
 
 SCHEMA_VERSION = 1
 TRACEBACK_LINES = 25
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def base_record(cell: Cell) -> dict[str, Any]:

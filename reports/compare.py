@@ -49,13 +49,13 @@ def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 
 def _entry(metric: str, higher: bool, path: tuple[str, ...] | None, cur: dict[str, Any],
-           ref: dict[str, Any]) -> dict[str, Any]:
-    value, base = cur["row"].get(metric), ref["row"].get(metric)
-    cur_raw, ref_raw = raw_trials(cur["record"], path), raw_trials(ref["record"], path)
+           ref: dict[str, Any] | None) -> dict[str, Any]:
+    value, base = cur["row"].get(metric), ref["row"].get(metric) if ref else None
     out: dict[str, Any] = {"metric": metric, "value": value, "baseline": base, "ratio": None, "ci_low": None,
                            "ci_high": None, "p_value": None, "significant": None, "better": None}
     if value is None or base is None or base == 0:
         return out
+    cur_raw, ref_raw = raw_trials(cur["record"], path), raw_trials(ref["record"], path)
     if cur_raw and ref_raw:
         out["ratio"], out["ci_low"], out["ci_high"] = ratio_ci(cur_raw, ref_raw)
         out["p_value"] = significance(cur_raw, ref_raw)
@@ -79,13 +79,7 @@ def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[d
         row = cell["row"]
         refs = [c for c in cells if c["row"]["workload"] == row["workload"] and c["row"]["backend"] == baseline]
         ref = refs[0] if refs else None
-        metrics = []
-        for metric, path, higher in METRICS:
-            if ref is None:
-                metrics.append({"metric": metric, "value": row.get(metric), "baseline": None, "ratio": None,
-                                "ci_low": None, "ci_high": None, "p_value": None, "significant": None, "better": None})
-                continue
-            metrics.append(_entry(metric, higher, path, cell, ref))
+        metrics = [_entry(metric, higher, path, cell, ref) for metric, path, higher in METRICS]
         out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
                     "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})
     return out
