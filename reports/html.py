@@ -270,14 +270,14 @@ def _nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
     rows = []
     for v in sorted(verdicts or [], key=lambda v: (VERDICT_ORDER.get(v.get("verdict"), 9), v.get("key", ""),
                                                    v.get("metric", ""))):
-        change, threshold = v.get("change_rel"), v.get("threshold_rel")
+        change, threshold = v.get("change_rel"), v.get("regress_at")
         absolute = v.get("metric") in ("accuracy", "r2")
         rows.append({"key": v.get("key"), "metric": v.get("metric"), "verdict": v.get("verdict"),
                      "current": _fmt_metric(v.get("metric", ""), v.get("current")),
                      "baseline": _fmt_metric(v.get("metric", ""), v.get("baseline")),
                      "change": "–" if change is None else (f"{change:+.3f}" if absolute else f"{change * 100:+.1f} %"),
                      "threshold": "–" if threshold is None else (
-                         f"±{threshold:.3f}" if absolute else f"±{threshold * 100:.1f} %"),
+                         f"{threshold:+.3f}" if absolute else f"{threshold * 100:+.1f} %"),
                      "p": "–" if v.get("p_value") is None else f"{v['p_value']:.3f}"})
     regressed = {(v.get("key"), v.get("metric")) for v in verdicts or [] if v.get("verdict") == "regression"}
     trends = []

@@ -3,9 +3,11 @@
 For every cell and metric: baseline = median of the metric over the last N comparable runs (same machine key and
 configuration key). Noise = the larger of the history's spread (1.4826 × MAD / median) and the trials' own spread
 (coefficient of variation of this run's and the last run's raw trials). A change is a regression only when it is
-worse than max(floor, K × noise) — and, where raw trials exist, when a Mann-Whitney U test against the previous
-run's trials says the two differ (p < 0.05). Fixed thresholds fail on noisy machines (TorchBench had to raise its 7 %
-to 30 %); a per-cell threshold stays tight where a cell is stable and loose where it is not.
+worse than max(floor, K × noise), judged on the ratio current / baseline (beyond 1 + threshold either way, so a
+noisy cell's wide threshold still catches a 10× slow-down) — and, where raw trials exist, when a Mann-Whitney U test
+against the previous run's trials says the two differ (p < 0.05). Fixed thresholds fail on noisy machines
+(TorchBench had to raise its 7 % to 30 %); a per-cell threshold stays tight where a cell is stable and loose where
+it is not.
 """
 
 from __future__ import annotations
@@ -62,21 +64,29 @@ def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
 
 def judge(watch: Watched, current: float, history: Sequence[float], trials_now: Sequence[float],
           trials_prev: Sequence[float]) -> dict[str, Any]:
-    """One cell metric's verdict against its history."""
+    """One cell metric's verdict against its history; `regress_at` is the change beyond which it is a regression."""
     baseline = float(np.median(history))
     if watch.absolute:
         change, threshold = current - baseline, max(watch.floor, K_NOISE * float(np.std(history)))
+        worse = change < -threshold if watch.higher_is_better else change > threshold
+        better = change > threshold if watch.higher_is_better else change < -threshold
+        regress_at = -threshold if watch.higher_is_better else threshold
     else:
         change = (current - baseline) / baseline if baseline else 0.0
         threshold = max(watch.floor, K_NOISE * noise(history, [trials_now, trials_prev]))
-    worse = change < -threshold if watch.higher_is_better else change > threshold
-    better = change > threshold if watch.higher_is_better else change < -threshold
+        # Judged as a ratio, symmetric in log space: a threshold of 100 % on a throughput means "half or double",
+        # so a noisy cell (threshold ≥ 100 %) can still be caught slowing down 10×.
+        ratio = current / baseline if baseline else 1.0
+        slower, faster = ratio < 1 / (1 + threshold), ratio > 1 + threshold
+        worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
+        regress_at = 1 / (1 + threshold) - 1 if watch.higher_is_better else threshold
     p_value = significance(trials_now, trials_prev) if trials_now and trials_prev else None
     if p_value is not None and p_value >= ALPHA:
         worse = better = False
     verdict = "regression" if worse else "improvement" if better else "ok"
     return {"metric": watch.metric, "current": current, "baseline": baseline, "change_rel": change,
-            "threshold_rel": threshold, "verdict": verdict, "p_value": p_value, "history_n": len(history)}
+            "threshold_rel": threshold, "regress_at": regress_at, "verdict": verdict, "p_value": p_value,
+            "history_n": len(history)}
 
 
 def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:

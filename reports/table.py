@@ -78,12 +78,12 @@ def print_verdicts(found: Sequence[dict[str, Any]], console: Console, history_n:
     if not flagged:
         return
     table = Table(title="nightly verdicts (threshold = max(floor, 4 × the cell's measured noise))")
-    for header in ("cell", "metric", "current", "baseline", "change", "threshold", "p", "verdict"):
+    for header in ("cell", "metric", "current", "baseline", "change", "regress at", "p", "verdict"):
         table.add_column(header, justify="left" if header in ("cell", "metric", "verdict") else "right")
     for v in sorted(flagged, key=lambda v: v["verdict"] != "regression"):
         color = "red" if v["verdict"] == "regression" else "green"
         change = "–" if v["change_rel"] is None else f"{v['change_rel']:+.1%}"
-        threshold = "–" if v["threshold_rel"] is None else f"±{v['threshold_rel']:.1%}"
+        threshold = "–" if v.get("regress_at") is None else f"{v['regress_at']:+.1%}"
         p = "–" if v["p_value"] is None else f"{v['p_value']:.3f}"
         fmt = "{:,.4g}"
         current = fmt.format(v["current"]) if isinstance(v["current"], float | int) else str(v["current"])

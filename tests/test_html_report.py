@@ -115,9 +115,10 @@ def test_nightly_section(run_data: tuple[dict[str, Any], list[dict[str, Any]]]) 
     info, records = run_data
     key = next(r["key"] for r in records if r["status"] == "ok")
     verdicts = [{"key": key, "metric": "accuracy", "current": 0.9, "baseline": 0.9, "change_rel": 0.0,
-                 "threshold_rel": 0.02, "verdict": "ok", "p_value": None},
+                 "threshold_rel": 0.02, "regress_at": -0.02, "verdict": "ok", "p_value": None},
                 {"key": key, "metric": "train_samples_per_s", "current": 800.0, "baseline": 1000.0,
-                 "change_rel": -0.2, "threshold_rel": 0.1, "verdict": "regression", "p_value": 0.01}]
+                 "change_rel": -0.2, "threshold_rel": 0.1, "regress_at": -0.0909, "verdict": "regression",
+                 "p_value": 0.01}]
     history = {key: [{"run_id": f"r{i}", "started_at": f"2026-01-0{i + 1}T00:00:00+00:00",
                       "train_samples_per_s": v} for i, v in enumerate((1000.0, 1010.0, 990.0))]
                + [{"run_id": info["run_id"], "started_at": info["started_at"], "train_samples_per_s": 800.0}]}

@@ -35,6 +35,17 @@ def test_a_noisy_cell_gets_a_wider_threshold():
     assert verdict["verdict"] == "ok" and verdict["threshold_rel"] > 0.5
 
 
+def test_a_very_noisy_cell_still_catches_a_tenfold_slowdown():
+    """Noise of 30 % makes the threshold 120 %; as a ratio that is 'below 1/2.2 of the baseline', still reachable."""
+    noisy = [700.0, 1300.0, 1000.0, 1400.0, 600.0]
+    slow = judge(THROUGHPUT, 100.0, [1000.0, 1000.0], [90.0, 100.0, 110.0, 95.0, 105.0], noisy)
+    assert slow["threshold_rel"] > 1.0 and slow["verdict"] == "regression"
+    assert slow["regress_at"] == pytest.approx(1 / (1 + slow["threshold_rel"]) - 1)
+    latency = next(w for w in WATCHED if w.metric == "latency_ms_p50")
+    up = judge(latency, 10.0, [1.0, 1.0], [9.0, 10.0, 11.0, 10.5, 9.5], [0.7, 1.3, 1.0, 1.4, 0.6])
+    assert up["verdict"] == "regression" and up["regress_at"] == pytest.approx(up["threshold_rel"])
+
+
 def test_overlapping_trials_are_not_a_regression_even_past_the_floor():
     verdict = judge(THROUGHPUT, 850.0, [1000.0], [700.0, 850.0, 1000.0], [720.0, 1000.0, 1100.0])
     assert verdict["verdict"] == "ok" and verdict["p_value"] >= 0.05
@@ -62,7 +73,7 @@ def test_a_a_flags_nothing_and_a_competing_process_is_flagged(tmp_path):
         hog.kill()
         hog.wait()
     assert third.returncode == 1, third.stdout[-3000:]
-    assert "train_samples_per_s" in third.stdout and "regression" in third.stdout
+    assert "train_samples_per_s" in third.stdout and "regression" in third.stdout, third.stdout[-3000:]
     html = (tmp_path / "n3.html").read_text()
     assert "regression" in html.lower()
     store = Store(db)
