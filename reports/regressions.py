@@ -1,17 +1,18 @@
 """Noise-aware regression detection: each cell against a robust baseline of its own history.
 
 For every cell and metric: baseline = median of the metric over the last N comparable runs (same machine key and
-configuration key). Noise = the larger of the history's spread (1.4826 × MAD / median) and the trials' own spread
-(coefficient of variation of this run's and the last run's raw trials). A change is a regression only when it is
-worse than max(floor, K × noise), judged on the ratio current / baseline (beyond 1 + threshold either way, so a
-noisy cell's wide threshold still catches a 10× slow-down) — and, where raw trials exist, when a Mann-Whitney U test
-against the previous run's trials says the two differ (p < 0.05). Fixed thresholds fail on noisy machines
-(TorchBench had to raise its 7 % to 30 %); a per-cell threshold stays tight where a cell is stable and loose where
-it is not.
+configuration key), judged only once a cell has MIN_HISTORY of them. Noise = the largest coefficient of variation
+among the history's values (between processes) and this run's and the last run's raw trials (within one). A change
+is a regression only when log(current / baseline) is worse than max(log(1 + floor), K × noise) — ratios are
+symmetric in log space, so a noisy cell's wide threshold still catches a 10× slow-down — and, where raw trials
+exist, when a Mann-Whitney U test against the previous run's trials says the two differ (p < 0.05). Fixed
+thresholds fail on noisy machines (TorchBench had to raise its 7 % to 30 %); a per-cell threshold stays tight where
+a cell is stable and loose where it is not.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from reports.compare import raw_trials, significance
 from reports.flat import flatten
 
 K_NOISE = 4.0
+MIN_HISTORY = 2
+"""Comparable earlier runs a cell needs before it can regress: with fewer, its between-run noise is unknown."""
 ALPHA = 0.05
 
 
@@ -52,14 +55,10 @@ def _cv(values: Sequence[float]) -> float:
 
 
 def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
-    """Relative noise of a cell's metric: max of the history's robust spread and the trials' CVs."""
-    parts = [_cv(t) for t in trials if len(t) > 1]
-    if len(history) >= 3:
-        h = np.asarray(history, float)
-        med = float(np.median(h))
-        if med:
-            parts.append(1.4826 * float(np.median(np.abs(h - med))) / abs(med))
-    return max(parts, default=0.0)
+    """Relative noise of a cell's metric: max of the history's CV (between processes) and the trials' CVs (within
+    one). Deliberately not a robust spread: per-process modes (a batch-1 latency at 0.2 or 0.4 ms depending on where
+    the threads land) are the noise a nightly must not flag, and a median absolute deviation would hide them."""
+    return max([_cv(t) for t in trials if len(t) > 1] + [_cv(history)], default=0.0)
 
 
 def judge(watch: Watched, current: float, history: Sequence[float], trials_now: Sequence[float],
@@ -73,17 +72,20 @@ def judge(watch: Watched, current: float, history: Sequence[float], trials_now: 
         regress_at = -threshold if watch.higher_is_better else threshold
     else:
         change = (current - baseline) / baseline if baseline else 0.0
-        threshold = max(watch.floor, K_NOISE * noise(history, [trials_now, trials_prev]))
-        # Judged as a ratio, symmetric in log space: a threshold of 100 % on a throughput means "half or double",
-        # so a noisy cell (threshold ≥ 100 %) can still be caught slowing down 10×.
-        ratio = current / baseline if baseline else 1.0
-        slower, faster = ratio < 1 / (1 + threshold), ratio > 1 + threshold
+        # In log space, where a ratio's noise lives: log-threshold = max(log(1 + floor), K × noise), so "4 × 16 %
+        # noise" means "beyond ×/÷ e^0.64 ≈ 1.9" and a noisy cell still catches a 10× slow-down.
+        log_threshold = max(math.log1p(watch.floor), K_NOISE * noise(history, [trials_now, trials_prev]))
+        log_ratio = math.log(current / baseline) if baseline > 0 and current > 0 else 0.0
+        slower, faster = log_ratio < -log_threshold, log_ratio > log_threshold
         worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
-        regress_at = 1 / (1 + threshold) - 1 if watch.higher_is_better else threshold
+        threshold = math.expm1(log_threshold)
+        regress_at = math.expm1(-log_threshold) if watch.higher_is_better else threshold
     p_value = significance(trials_now, trials_prev) if trials_now and trials_prev else None
     if p_value is not None and p_value >= ALPHA:
         worse = better = False
     verdict = "regression" if worse else "improvement" if better else "ok"
+    if len(history) < MIN_HISTORY:
+        verdict = "baseline"  # one earlier run says nothing about how much this cell moves between processes
     return {"metric": watch.metric, "current": current, "baseline": baseline, "change_rel": change,
             "threshold_rel": threshold, "regress_at": regress_at, "verdict": verdict, "p_value": p_value,
             "history_n": len(history)}

@@ -52,7 +52,8 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
             if field and len(values) > 1:
                 best[field] = max(values) if higher else min(values)
         for i, row in enumerate(group):
-            cells = [workload if i == 0 else "", row["backend"], row["mode"],
+            mode = row["mode"] if row.get("precision") in (None, "fp32") else f"{row['mode']} {row['precision']}"
+            cells = [workload if i == 0 else "", row["backend"], mode,
                      row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/red]"]
             for _, field, fmt, _ in _COLUMNS:
                 if field is None:
@@ -71,13 +72,15 @@ def print_table(rows: Sequence[dict[str, Any]], title: str, console: Console | N
 
 
 def print_verdicts(found: Sequence[dict[str, Any]], console: Console, history_n: int, quiet: bool = False) -> None:
-    """Regressions first (red), then improvements; 'ok' and 'new' cells are counted, not listed."""
+    """Regressions first (red), then improvements; 'ok', 'baseline' (too little history to judge)
+    and 'new' cells are counted, not listed."""
     flagged = [v for v in found if v["verdict"] in ("regression", "improvement")]
-    counts = {k: sum(v["verdict"] == k for v in found) for k in ("regression", "improvement", "ok", "new")}
+    counts = {k: sum(v["verdict"] == k for v in found) for k in ("regression", "improvement", "ok", "baseline", "new")}
     console.print(f"nightly: {history_n} comparable earlier runs; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if not flagged:
         return
-    table = Table(title="nightly verdicts (threshold = max(floor, 4 × the cell's measured noise))")
+    table = Table(title="nightly verdicts (regression when |log(current / baseline)| > "
+                        "max(log(1 + floor), 4 × the cell's noise))")
     for header in ("cell", "metric", "current", "baseline", "change", "regress at", "p", "verdict"):
         table.add_column(header, justify="left" if header in ("cell", "metric", "verdict") else "right")
     for v in sorted(flagged, key=lambda v: v["verdict"] != "regression"):

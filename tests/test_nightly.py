@@ -16,6 +16,15 @@ THROUGHPUT = next(w for w in WATCHED if w.metric == "train_samples_per_s")
 def test_noise_takes_the_larger_of_history_and_trials():
     assert noise([100, 100, 100], [[100, 101, 99]]) == pytest.approx(0.01, abs=1e-9)
     assert noise([100, 120, 80, 100], [[100, 100.1]]) > 0.1
+    # two process-level modes in the history are noise, not outliers to discard
+    assert noise([0.2, 0.4, 0.2, 0.2], [[0.2, 0.201]]) > 0.3
+
+
+def test_one_earlier_run_is_a_baseline_not_a_verdict():
+    """With a single comparable run the cell's between-process noise is unknown: no regression can be called."""
+    verdict = judge(THROUGHPUT, 500.0, [1000.0], [490.0, 500.0, 510.0, 505.0, 495.0],
+                    [990.0, 1000.0, 1010.0, 1005.0, 995.0])
+    assert verdict["verdict"] == "baseline" and verdict["change_rel"] == pytest.approx(-0.5)
 
 
 def test_small_changes_within_noise_are_ok_and_big_ones_are_regressions():
@@ -31,7 +40,7 @@ def test_small_changes_within_noise_are_ok_and_big_ones_are_regressions():
 
 def test_a_noisy_cell_gets_a_wider_threshold():
     noisy_trials = [600.0, 1400.0, 900.0, 1200.0, 700.0]
-    verdict = judge(THROUGHPUT, 800.0, [1000.0], noisy_trials, [650.0, 1350.0, 1000.0, 1100.0, 800.0])
+    verdict = judge(THROUGHPUT, 800.0, [1000.0, 1000.0], noisy_trials, [650.0, 1350.0, 1000.0, 1100.0, 800.0])
     assert verdict["verdict"] == "ok" and verdict["threshold_rel"] > 0.5
 
 
@@ -47,7 +56,7 @@ def test_a_very_noisy_cell_still_catches_a_tenfold_slowdown():
 
 
 def test_overlapping_trials_are_not_a_regression_even_past_the_floor():
-    verdict = judge(THROUGHPUT, 850.0, [1000.0], [700.0, 850.0, 1000.0], [720.0, 1000.0, 1100.0])
+    verdict = judge(THROUGHPUT, 850.0, [1000.0, 1000.0], [700.0, 850.0, 1000.0], [720.0, 1000.0, 1100.0])
     assert verdict["verdict"] == "ok" and verdict["p_value"] >= 0.05
 
 
@@ -61,20 +70,22 @@ def test_a_a_flags_nothing_and_a_competing_process_is_flagged(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text('name = "tiny"\nbudget = "smoke"\nworkloads = ["mnist_cnn"]\nbackends = ["torch", "jax"]\n')
     db = tmp_path / "bench.sqlite"
-    first = _nightly(db, suite, tmp_path / "n1.html")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-    second = _nightly(db, suite, tmp_path / "n2.html")  # A/A: the same code on the same machine
-    assert second.returncode == 0, second.stdout[-3000:]
-    assert "0 regression" in second.stdout
+    for i in (1, 2):  # the first two runs only form each cell's baseline
+        run = _nightly(db, suite, tmp_path / f"n{i}.html")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "0 regression" in run.stdout and "10 baseline" in run.stdout
+    same = _nightly(db, suite, tmp_path / "n3.html")  # A/A: the same code on the same machine, judged
+    assert same.returncode == 0, same.stdout[-3000:]
+    assert "0 regression" in same.stdout and "0 baseline" in same.stdout
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # takes one of the two cores
     try:
-        third = _nightly(db, suite, tmp_path / "n3.html")
+        slow = _nightly(db, suite, tmp_path / "n4.html")
     finally:
         hog.kill()
         hog.wait()
-    assert third.returncode == 1, third.stdout[-3000:]
-    assert "train_samples_per_s" in third.stdout and "regression" in third.stdout, third.stdout[-3000:]
-    html = (tmp_path / "n3.html").read_text()
+    assert slow.returncode == 1, slow.stdout[-3000:]
+    assert "train_samples_per_s" in slow.stdout and "regression" in slow.stdout, slow.stdout[-3000:]
+    html = (tmp_path / "n4.html").read_text()
     assert "regression" in html.lower()
     store = Store(db)
-    assert len(store.runs()) == 3 and len({r["config_key"] for r in store.runs()}) == 1
+    assert len(store.runs()) == 4 and len({r["config_key"] for r in store.runs()}) == 1
