@@ -97,6 +97,16 @@ class Adapter(ABC):
         """
         raise Unsupported(f"{self.name} has no idiomatic input pipeline yet")
 
+    def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """FLOPs the framework's own counter reports for one batch (host arrays, neutral layout), for cross-checking
+        the spec's count: {'forward_flops': float, 'train_flops': float | None, 'counter': str}.
+
+        'forward_flops' is one inference forward pass over the whole batch; 'train_flops' one training step's forward
+        and backward (no optimizer update is applied; None where the counter cannot see it). Untimed; may compile.
+        Raises Unsupported with the reason where the framework has no counter.
+        """
+        raise Unsupported(f"{self.name} has no FLOP counter")
+
     def peak_matmul(self) -> dict[str, Any] | None:
         """{'peak_flops_per_s', 'method'} of a large GEMM on this adapter's accelerator; None on CPU."""
         return None

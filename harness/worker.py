@@ -14,7 +14,7 @@ from backends.base import Unsupported
 from backends.registry import get_backend, load_adapter_class
 from harness import status
 from harness.cell import Cell
-from harness.efficiency import efficiency
+from harness.efficiency import cross_check, efficiency
 from harness.env import now_iso, provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
@@ -76,8 +76,9 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()
     device = record["device_info"].get("device", "cpu")
-    gpu_peak = adapter.peak_matmul() if device != "cpu" else None
-    record["efficiency"] = efficiency(workload.model, result["timing"], device, gpu_peak)
+    gpu_peak = adapter.peak_matmul() if device != "cpu" and cell.precision == "fp32" else None
+    record["efficiency"] = efficiency(workload.model, result["timing"], device, gpu_peak, cell.precision)
+    record["efficiency"]["framework_count"] = cross_check(adapter, workload.model, data.x_train, data.y_train)
 
 
 def run(cell: Cell) -> dict[str, Any]:

@@ -72,13 +72,15 @@ def _cells(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
-    """Per ok cell: every metric with its ratio to the baseline backend's cell of the same workload."""
+    """Per ok cell: every metric with its ratio to the baseline backend's cell of the same workload (and the same
+    precision where the baseline has one)."""
     cells = [c for c in _cells(records) if c["row"]["status"] == "ok"]
     out = []
     for cell in cells:
         row = cell["row"]
         refs = [c for c in cells if c["row"]["workload"] == row["workload"] and c["row"]["backend"] == baseline]
-        ref = refs[0] if refs else None
+        same_precision = [c for c in refs if c["row"]["precision"] == row["precision"]]  # bf16 against bf16
+        ref = (same_precision or refs or [None])[0]
         metrics = [_entry(metric, higher, path, cell, ref) for metric, path, higher in METRICS]
         out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
                     "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})

@@ -16,6 +16,7 @@ FIELDS = (
     "time_to_target_s", "host_peak_bytes", "device_peak_bytes", "device_peak_reason",
     "gpu_util_mean_pct", "gpu_util_max_pct", "gpu_energy_j", "gpu_energy_j_per_train_sample", "gpu_reason",
     "params", "params_native", "flops_per_sample", "achieved_flops_per_s", "mfu", "mfu_reason",
+    "flops_counter", "flops_counted_train_ratio", "flops_counted_forward_ratio",
     "spec_hash", "git_sha", "git_dirty", "started_at", "wall_s",
 )
 
@@ -66,6 +67,10 @@ def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None
         "achieved_flops_per_s": dig(record, "efficiency", "achieved_train_flops_per_s"),
         "mfu": dig(record, "efficiency", "mfu_train"),
         "mfu_reason": dig(record, "efficiency", "mfu_reason") if record.get("efficiency") else "cell did not finish",
+        "flops_counter": dig(record, "efficiency", "framework_count", "counter")
+        or dig(record, "efficiency", "framework_count", "reason"),
+        "flops_counted_train_ratio": dig(record, "efficiency", "framework_count", "train_ratio"),
+        "flops_counted_forward_ratio": dig(record, "efficiency", "framework_count", "forward_ratio"),
         "params": record.get("params"), "params_native": record.get("params_native"),
         "spec_hash": record.get("spec_hash"), "git_sha": record.get("git_sha"), "git_dirty": record.get("git_dirty"),
         "started_at": record.get("started_at"), "wall_s": record.get("wall_s"),

@@ -31,7 +31,7 @@ from reports.html_format import (
 )
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-VERDICT_ORDER = {"regression": 0, "improvement": 1, "new": 2, "ok": 3}
+VERDICT_ORDER = {"regression": 0, "improvement": 1, "baseline": 2, "new": 3, "ok": 4}
 TRACEBACK_LINES = 40
 
 
@@ -91,6 +91,15 @@ def _ci(record: dict[str, Any], phase: str) -> str:
     return "" if lo is None or hi is None else f"{_num(lo)} – {_num(hi)}"
 
 
+def _flops_check(row: dict[str, Any]) -> str:
+    """How the spec's FLOP count (MFU's numerator) compares with the framework's own counter, or why it was not."""
+    ratio = row.get("flops_counted_train_ratio") or row.get("flops_counted_forward_ratio")
+    if ratio is None:
+        return f"FLOPs from the spec, not cross-checked: {row.get('flops_counter') or 'no framework count recorded'}"
+    what = "train step" if row.get("flops_counted_train_ratio") else "forward pass"
+    return f"FLOPs from the spec; {row['flops_counter']} counts {ratio:.2f}× of them per {what}"
+
+
 def _table(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The numbers of one workload's cells, missing values explained in numbered notes."""
     notes = Notes()
@@ -110,7 +119,7 @@ def _table(records: list[dict[str, Any]]) -> dict[str, Any]:
         device = {"value": _mib(row["device_peak_bytes"]), "note": ""}
         if row["device_peak_bytes"] is None:
             device = {"value": "n/a", "note": notes.mark(row["device_peak_reason"])}
-        mfu = {"value": _pct(row["mfu"]), "note": ""}
+        mfu = {"value": _pct(row["mfu"]), "note": notes.mark(_flops_check(row))}
         if row["mfu"] is None:
             mfu = {"value": "n/a", "note": notes.mark(row["mfu_reason"])}
         if regression:

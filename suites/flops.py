@@ -1,7 +1,10 @@
 """FLOPs per sample from the spec alone: 2 per multiply-add of every matmul and convolution.
 
 Element-wise work (activations, softmax, normalisation, pooling) is not counted, as in the MFU convention of
-PaLM and MLPerf; a training step counts 3x the forward pass (forward + two backward matmuls per forward matmul).
+PaLM and MLPerf. A training step counts each matmul three times (forward, weight gradient, input gradient), except
+that a Dense or convolution that no trainable layer precedes needs no input gradient, so it counts twice — what
+autograd and XLA really compute (torch's FLOP counter agrees, tests/test_flops.py). An LSTM always counts three times
+(its recurrence needs the state gradient).
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import math
 
 from suites.layers import LSTM, Conv1D, Conv2D, Dense, Layer, Shape, TransformerEncoder
+from suites.params import layer_param_shapes
 from suites.spec import ModelSpec
 
 TRAIN_MULTIPLIER = 3
+FIRST_LAYER_MULTIPLIER = 2  # forward + weight gradient; nothing trainable below it needs the input gradient
 
 
 def layer_forward_flops(layer: Layer, in_shape: Shape, out_shape: Shape) -> int:
@@ -46,5 +51,10 @@ def forward_flops(model: ModelSpec) -> int:
 
 
 def train_flops(model: ModelSpec) -> int:
-    """FLOPs of one training step per sample (3x forward)."""
-    return TRAIN_MULTIPLIER * forward_flops(model)
+    """FLOPs of one training step per sample: 3x each layer's forward, 2x for a first trainable Dense/convolution."""
+    total, trainable_below = 0, False
+    for layer, (i, o) in zip(model.layers, model.layer_shapes(), strict=True):
+        first = not trainable_below and isinstance(layer, Dense | Conv1D | Conv2D)
+        total += (FIRST_LAYER_MULTIPLIER if first else TRAIN_MULTIPLIER) * layer_forward_flops(layer, i, o)
+        trainable_below = trainable_below or bool(layer_param_shapes(layer, i))
+    return total

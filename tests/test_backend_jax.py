@@ -17,6 +17,7 @@ from backends.base import Unsupported  # noqa: E402
 from backends.jax.adapter import JaxAdapter  # noqa: E402
 from backends.jax.layers import dropout, max_pool  # noqa: E402
 from backends.registry import get_backend  # noqa: E402
+from suites.flops import forward_flops  # noqa: E402
 from suites.layers import (  # noqa: E402
     LAYER_TYPES,
     LSTM,
@@ -213,13 +214,72 @@ def test_reports_and_unsupported() -> None:
     assert settings["mode"] == "jit" and settings["precision"] == "fp32" and "threads" in settings
     adapter.synchronize()
     with pytest.raises(Unsupported):
-        JaxAdapter(precision="bf16")
+        JaxAdapter(precision="fp16")
     with pytest.raises(Unsupported):
         JaxAdapter(mode="eager")
     with pytest.raises(ValueError):
         adapter.set_weights({})
     bad = dataclasses.replace(CE_TASK, optimizer=OptimizerSpec("sgd", 0.1, momentum=0.9))
     adapter.build(CONFORMANCE["dense"], bad, init_weights(CONFORMANCE["dense"], 0))  # SGD with momentum builds
+
+
+def test_bf16_keeps_fp32_master_weights_and_optimizer_state() -> None:
+    """Internals behind tests/test_bf16.py: params and Adam moments stay float32; the settings name the dtypes."""
+    workload = get_workload("mnist_cnn")
+    adapter = JaxAdapter(precision="bf16")
+    adapter.build(workload.model, workload.task, init_weights(workload.model, 0))
+    x = _inputs(workload.model, 8)
+    adapter.train_step(adapter.put(x, _labels(workload.model, workload.task, 8)))
+    assert all(p.dtype == jax.numpy.float32 for p in adapter._params)
+    assert all(leaf.dtype == jax.numpy.float32 for leaf in jax.tree.leaves(adapter._opt_state)
+               if jax.numpy.issubdtype(leaf.dtype, jax.numpy.floating))
+    settings = adapter.settings()
+    assert (settings["compute_dtype"], settings["param_dtype"], settings["loss_dtype"]) == \
+        ("bfloat16", "float32", "float32")
+
+
+@pytest.mark.parametrize("name", OFFLINE_WORKLOADS)
+def test_bf16_every_workload_stays_close_to_reference(name: str) -> None:
+    """bf16 runs every layer kind (token ids stay int32, LSTM, attention, regression) with fp32 outputs and loss."""
+    workload = get_workload(name)
+    model, task = workload.model.without_dropout(), workload.task
+    weights = init_weights(model, seed=0)
+    adapter = JaxAdapter(precision="bf16", device="cpu")
+    adapter.build(model, task, weights)
+    x = _inputs(model, 8)
+    out = adapter.predict(adapter.put(x))
+    ref = forward(model, weights, x)
+    assert out.dtype == jax.numpy.float32
+    assert np.abs(adapter.to_numpy(out) - ref).max() < 5e-2 * max(1.0, float(np.abs(ref).max()))
+    loss = adapter.train_step(adapter.put(x, _labels(model, task, 8)))
+    assert loss.dtype == jax.numpy.float32 and np.isfinite(float(adapter.to_numpy(loss)))
+    assert all(w.dtype == np.float32 for w in adapter.get_weights().values())
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp", "mnist_cnn", "rowmnist_lstm", "text_transformer"])
+def test_counted_flops_match_spec_and_change_nothing(name: str) -> None:
+    """XLA's cost analysis counts what the spec counts (dot/conv, 2 FLOPs per multiply-add) plus 1 FLOP per element
+    of every element-wise op, so its forward count sits just above the spec's; observed XLA/spec per sample:
+    mnist_mlp 1.001 (bias adds, relu), mnist_cnn 1.023 (bias+relu on the conv maps, and the max-pools' 3 maximum,
+    3 compare and 3 select per output), rowmnist_lstm 1.013 (gate arithmetic; 0.40 if the scan were not unrolled for
+    counting: XLA counts a while-loop body once), text_transformer 1.035 (softmax, layer norms, residuals)."""
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    weights = init_weights(model, seed=0)
+    adapter = JaxAdapter(device="cpu")
+    adapter.build(model, task, weights)
+    x, y = _inputs(model, 4), _labels(model, task, 4)
+    counted = adapter.counted_flops(x, y)
+    assert 1.0 <= counted["forward_flops"] / 4 / forward_flops(model) < 1.15, counted
+    assert counted["train_flops"] is not None and counted["train_flops"] > counted["forward_flops"]
+    assert counted["counter"].startswith("XLA cost_analysis")
+    assert all(np.array_equal(v, weights[k]) for k, v in adapter.get_weights().items())  # nothing trained
+    batch = adapter.put(x, y)
+    loss = float(adapter.to_numpy(adapter.train_step(batch)))
+    fresh = JaxAdapter(device="cpu")
+    fresh.build(model, task, weights)
+    assert loss == float(fresh.to_numpy(fresh.train_step(batch)))  # same key and optimizer state as a fresh build
+    np.testing.assert_array_equal(adapter.get_weights()[next(iter(weights))], fresh.get_weights()[next(iter(weights))])
 
 
 def _eval_loss(adapter: JaxAdapter, x: np.ndarray, y: np.ndarray) -> float:

@@ -12,6 +12,7 @@ pytest.importorskip("tensorflow")
 from backends.base import Unsupported  # noqa: E402
 from backends.tensorflow.adapter import TensorFlowAdapter  # noqa: E402
 from suites import reference  # noqa: E402
+from suites.flops import forward_flops, train_flops  # noqa: E402
 from suites.layers import (  # noqa: E402
     LAYER_TYPES,
     LSTM,
@@ -228,8 +229,9 @@ def test_reporting_and_unsupported() -> None:
     assert settings["tf32"] is None and settings["tf32_reason"]
     info = adapter.device_info()
     assert info["device"] == "cpu" and info["framework_version"] and info["device_name"]
+    assert settings["precision"] == "fp32" and settings["dtype_policy"] == "float32"
     with pytest.raises(Unsupported):
-        TensorFlowAdapter("graph", precision="bf16")
+        TensorFlowAdapter("graph", precision="fp16")
     with pytest.raises(Unsupported):
         TensorFlowAdapter("jit")
 
@@ -265,3 +267,81 @@ def test_peak_matmul_on_gpu() -> None:
         pytest.skip("TensorFlow sees no GPU")
     peak = TensorFlowAdapter("graph", device="gpu").peak_matmul()
     assert peak is not None and peak["peak_flops_per_s"] > 0 and "tensor_float_32" in peak["method"]
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_bf16_keeps_fp32_variables_and_no_global_policy(mode: str) -> None:
+    """Internals behind tests/test_bf16.py: per-layer mixed_bfloat16 policies, float32 variables and optimizer
+    slots, nothing leaked into Keras' global policy; XLA on CPU says it upcasts bf16 dots."""
+    import keras
+
+    workload = get_workload("rowmnist_lstm")
+    model, task = workload.model, workload.task
+    adapter = TensorFlowAdapter(mode, precision="bf16", device="cpu")
+    adapter.build(model, task, init_weights(model, 0))
+    adapter.train_step(adapter.put(*make_batch(model, task.is_classification, n=8)))
+    settings = adapter.settings()
+    assert settings["compute_dtype"] == "bfloat16" and settings["variable_dtype"] == "float32"
+    assert (settings["bf16_note"] is not None) == (mode == "xla")
+    assert all(v.dtype == "float32" for v in adapter.model.trainable_variables)
+    assert all(v.dtype in ("float32", "int64") for v in adapter.optimizer.variables)  # fp32 slots, int step
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_bf16_reaches_every_matmul_and_conv_while_the_loss_stays_fp32() -> None:
+    """Every layer, sub-layer included (encoder's attention, feed-forward, dropout), computes in bfloat16."""
+    import tensorflow as tf
+
+    ops = {}
+    for name in ("mnist_cnn", "text_transformer", "rowmnist_lstm"):
+        workload = get_workload(name)
+        adapter = TensorFlowAdapter("graph", precision="bf16", device="cpu")
+        adapter.build(workload.model, workload.task, init_weights(workload.model, 0))
+        graph = adapter._train.get_concrete_function(*adapter._train.input_signature).graph
+        for op in graph.get_operations():
+            if op.type in ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput",
+                           "SparseSoftmaxCrossEntropyWithLogits"):
+                ops.setdefault(op.type, set()).add(op.get_attr("T"))
+    assert ops.pop("SparseSoftmaxCrossEntropyWithLogits") == {tf.float32}
+    assert set(ops) == {"MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"}
+    assert all(dtypes == {tf.bfloat16} for dtypes in ops.values()), ops
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp", "mnist_cnn"])
+def test_counted_flops_match_spec_and_change_nothing(name: str) -> None:
+    """The TF profiler counts what the spec counts (MatMul/Conv2D, 2 FLOPs per multiply-add) plus 1 per element of
+    element-wise ops (BiasAdd, MaxPool window compares), so its forward count sits just above the spec's. Observed
+    counter/spec per sample (TF 2.21): forward mnist_mlp 1.0007, mnist_cnn 1.0109; train mnist_mlp 1.002 but
+    mnist_cnn 1.24, because TF's flops_registry sizes Conv2DBackpropInput/Filter by the convolution's input rather
+    than its output ('valid' 3x3 convs: 28² vs 26² and 13² vs 11² positions), which alone adds 0.234 of the spec's
+    train count; element-wise ops add the rest."""
+    workload = get_workload(name)
+    model, task = workload.model, workload.task
+    weights = init_weights(model, 0)
+    adapter = built(model, task)
+    x, y = make_batch(model, True, n=8)
+    counted = adapter.counted_flops(x, y)
+    assert counted["counter"].startswith("tf.compat.v1.profiler")
+    assert counted["forward_flops"] / 8 / forward_flops(model) == pytest.approx(1.0, rel=0.15)
+    assert 1.0 <= counted["forward_flops"] / 8 / forward_flops(model) < 1.02  # spec + element-wise ops
+    train_ratio = counted["train_flops"] / 8 / train_flops(model)
+    assert train_ratio == pytest.approx({"mnist_mlp": 1.002, "mnist_cnn": 1.24}[name], rel=0.01)
+    assert all(np.array_equal(v, weights[k]) for k, v in adapter.get_weights().items())  # nothing trained
+    assert int(adapter.optimizer.iterations.numpy()) == 0
+    batch = adapter.put(x, y)
+    loss = float(adapter.to_numpy(adapter.train_step(batch)))
+    fresh = built(model, task)
+    assert loss == float(fresh.to_numpy(fresh.train_step(batch)))  # same dropout seeds and optimizer state
+
+
+def test_counted_flops_unrolls_lstm_and_counts_the_encoder() -> None:
+    """Keras runs LSTM steps in a tf.while_loop the profiler does not enter (3.6 % of the spec if left rolled);
+    counting traces them unrolled, then the layers roll again."""
+    for name, high in (("rowmnist_lstm", 1.02), ("text_transformer", 1.05)):  # gates / softmax, norms, residuals
+        workload = get_workload(name)
+        adapter = built(workload.model, workload.task)
+        x, y = make_batch(workload.model, True, n=4)
+        counted = adapter.counted_flops(x, y)
+        assert 1.0 <= counted["forward_flops"] / 4 / forward_flops(workload.model) < high, (name, counted)
+        assert counted["train_flops"] > 2 * counted["forward_flops"]
+        assert not any(getattr(layer, "unroll", False) for layer in adapter.model.chain)

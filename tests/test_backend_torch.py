@@ -342,26 +342,17 @@ def test_peak_matmul_on_gpu() -> None:
     assert peak is not None and peak["peak_flops_per_s"] > 0 and "allow_tf32" in peak["method"]
 
 
-def test_bf16_mixed_precision_trains_and_stays_close_to_fp32() -> None:
+def test_bf16_keeps_fp32_master_weights_and_optimizer_state() -> None:
+    """Internals behind tests/test_bf16.py: autocast leaves parameters and Adam moments in float32."""
     from suites.params import init_weights
     from suites.registry import get_workload
 
     workload = get_workload("mnist_cnn")
+    adapter = TorchAdapter("eager", precision="bf16")
+    adapter.build(workload.model, workload.task, init_weights(workload.model, 0))
     rng = np.random.default_rng(0)
-    x = rng.random((32, 28, 28, 1)).astype(np.float32)
-    y = rng.integers(0, 10, 32).astype(np.int32)
-    outs, losses = {}, {}
-    for precision in ("fp32", "bf16"):
-        adapter = TorchAdapter("eager", precision=precision)
-        adapter.build(workload.model, workload.task, init_weights(workload.model, 0))
-        out = adapter.predict(adapter.put(x))
-        assert out.dtype == torch.float32  # outputs come back in fp32 whatever the compute precision
-        outs[precision] = adapter.to_numpy(out)
-        batch = adapter.put(x, y)
-        losses[precision] = [float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(5)]
-        assert adapter.settings()["precision"] == precision
-        assert all(p.dtype == torch.float32 for p in adapter.net.parameters())  # fp32 master weights
-    scale = max(1.0, float(np.abs(outs["fp32"]).max()))
-    assert np.abs(outs["bf16"] - outs["fp32"]).max() < 5e-2 * scale  # bf16 has ~3 significant digits
-    assert not np.array_equal(outs["bf16"], outs["fp32"])  # autocast really changed the compute
-    assert losses["bf16"][-1] < losses["bf16"][0]
+    adapter.train_step(adapter.put(rng.random((8, 28, 28, 1)).astype(np.float32),
+                                   rng.integers(0, 10, 8).astype(np.int32)))
+    assert all(p.dtype == torch.float32 for p in adapter.net.parameters())
+    assert all(t.dtype == torch.float32 for state in adapter.optimizer.state.values() for t in state.values()
+               if torch.is_tensor(t) and t.is_floating_point())

@@ -47,6 +47,9 @@ def test_nothing_is_silently_missing_on_cpu(smoke_db):
         assert row["gpu_util_mean_pct"] is None or np.isnan(row["gpu_util_mean_pct"])
         assert "NVML" in row["gpu_reason"] or "nvidia-ml-py" in row["gpu_reason"]
         assert row["mfu"] > 0 and row["flops_per_sample"] > 0  # measured against the calibrated CPU peak
+        assert row["flops_counter"]  # the framework's counter, or why there is none
+        if row["backend"] == "torch":  # FlopCounterMode sees every layer of these three workloads
+            assert row["flops_counted_train_ratio"] == pytest.approx(1.0, abs=0.02), row["workload"]
         assert row["device_peak_bytes"] is None or np.isnan(row["device_peak_bytes"]) or row["device_peak_bytes"] > 0
         if row["device_peak_bytes"] is None or np.isnan(row["device_peak_bytes"]):
             assert row["device_peak_reason"]

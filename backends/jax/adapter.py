@@ -3,16 +3,20 @@
 The hot path is two jitted functions of plain arrays: train(params, opt_state, key, x, y) -> (params, opt_state,
 key, loss), with params/opt_state/key buffers donated, and predict(params, x). Params travel as a flat list of
 arrays (cheapest to dispatch); the NNX module is merged back inside the trace only, so no nnx.jit or graph
-traversal runs per step. Matmuls and convolutions are traced under matmul precision "float32" (no TF32 on GPUs).
+traversal runs per step. fp32 matmuls and convolutions are traced under matmul precision "float32" (no TF32 on
+GPUs). bf16 is mixed precision: float32 params and Optax state; inside the jitted functions the params and float inputs
+are cast to bfloat16 for the forward pass (gradients flow back to the float32 params) and the outputs cast to float32
+before the loss, so the loss and `predict` are float32.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,13 +30,23 @@ import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from backends.base import Adapter, Unsupported  # noqa: E402
-from backends.jax.layers import LSTM_SCAN_UNROLL, NeutralModel  # noqa: E402
+from backends.jax.layers import LSTM_SCAN_UNROLL, NeutralModel, unrolled_scans  # noqa: E402
 from backends.jax.weights import ParamIndex  # noqa: E402
 from suites.params import Weights, check_weights, param_shapes  # noqa: E402
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec  # noqa: E402
 
 MATMUL_PRECISION = "float32"
 """jax.default_matmul_precision used while tracing fp32 steps: full float32 dots/convs (no TF32/bf16 passes)."""
+
+MATMUL_PRECISIONS = {"fp32": MATMUL_PRECISION, "bf16": "bfloat16"}
+"""Trace-time matmul precision per precision: bf16 operands take the backend's default single bf16 pass (float32
+accumulation on GPU), not the multi-pass "float32" algorithm."""
+
+COMPUTE_DTYPES: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+"""The dtype the forward pass computes in, per precision; params and optimizer state are always float32."""
+
+Outputs = Callable[[list[jax.Array], jax.Array, jax.Array | None], jax.Array]
+"""outputs(params, x, dropout_key or None) → float32 model outputs."""
 
 
 def make_optimizer(spec: OptimizerSpec) -> optax.GradientTransformation:
@@ -49,6 +63,28 @@ def loss_fn(name: str, outputs: jax.Array, labels: jax.Array) -> jax.Array:
     if name == "cross_entropy":
         return optax.softmax_cross_entropy_with_integer_labels(outputs, labels).mean()
     return jnp.mean(jnp.square(outputs - labels))
+
+
+def cast_floating(tree: Any, dtype: Any) -> Any:
+    """Every floating-point leaf of `tree` as `dtype`; integer leaves (token ids) unchanged."""
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def cost_flops(lowered: Any) -> tuple[float, str] | None:
+    """('flops', source) from XLA's cost analysis of a jax Lowered (unoptimised HLO), else of its compiled module
+    (optimised HLO); None if neither reports flops."""
+    analyses = ((lowered.cost_analysis, "lowered, unoptimised HLO"),
+                (lambda: lowered.compile().cost_analysis(), "compiled, optimised HLO"))
+    for analyse, source in analyses:
+        try:
+            cost = analyse()
+        except (NotImplementedError, RuntimeError, jax.errors.JaxRuntimeError):
+            continue
+        if isinstance(cost, (list, tuple)):  # older jax: one dict per device program
+            cost = cost[0] if cost else None
+        if cost and cost.get("flops") is not None:
+            return float(cost["flops"]), source
+    return None
 
 
 def _pick_device(device: str) -> jax.Device:
@@ -87,9 +123,7 @@ class JaxAdapter(Adapter):
     default_mode: ClassVar[str] = "jit"
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
-        super().__init__(mode, precision, device)
-        if precision != "fp32":
-            raise Unsupported("jax backend implements fp32 only; bf16 mixed precision is not implemented")
+        super().__init__(mode, precision, device)  # fp32, or bf16 mixed precision (float32 params and Optax state)
         self._device = _pick_device(device)
 
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
@@ -102,36 +136,56 @@ class JaxAdapter(Adapter):
         self._tx = make_optimizer(task.optimizer)
         self._x_dtype = np.int32 if model.input_dtype == "int32" else np.float32
         self._y_dtype = np.int32 if task.is_classification else np.float32
-        self._train = self._compile_train(graphdef, rest)
-        self._predict = self._compile_predict(graphdef, rest)
+        self._outputs = self._outputs_fn(graphdef, rest)
+        self._train = jax.jit(self._traced(self._step), donate_argnums=(0, 1, 2))
+        self._predict = jax.jit(self._traced(self._infer))
         self.set_weights(weights)
 
-    def _compile_train(self, graphdef: nnx.GraphDef, rest: nnx.State) -> Any:
-        index, tx, loss_name = self._index, self._tx, self._task.loss
+    def _outputs_fn(self, graphdef: nnx.GraphDef, rest: nnx.State) -> Outputs:
+        """The pure forward pass; under bf16 it casts params and float inputs to bfloat16, and outputs to float32."""
+        index, compute = self._index, COMPUTE_DTYPES[self.precision]
+        mixed = compute != jnp.float32
 
-        def step(params: list[jax.Array], opt_state: Any, key: jax.Array, x: jax.Array,
-                 y: jax.Array) -> tuple[list[jax.Array], Any, jax.Array, jax.Array]:
-            with jax.default_matmul_precision(MATMUL_PRECISION):
-                key, dropout_key = jax.random.split(key)
+        def outputs(params: list[jax.Array], x: jax.Array, key: jax.Array | None) -> jax.Array:
+            if mixed:
+                params, x = cast_floating(params, compute), cast_floating(x, compute)
+            out = nnx.merge(graphdef, index.unflatten(params), rest)(x, key)
+            return out.astype(jnp.float32) if mixed else out
 
-                def objective(p: list[jax.Array]) -> jax.Array:
-                    net = nnx.merge(graphdef, index.unflatten(p), rest)
-                    return loss_fn(loss_name, net(x, dropout_key), y)
+        return outputs
 
-                loss, grads = jax.value_and_grad(objective)(params)
-                updates, opt_state = tx.update(grads, opt_state, params)
-                return optax.apply_updates(params, updates), opt_state, key, loss
+    def _infer(self, params: list[jax.Array], x: jax.Array) -> jax.Array:
+        """Inference outputs (no dropout), float32."""
+        return self._outputs(params, x, None)
 
-        return jax.jit(step, donate_argnums=(0, 1, 2))
+    def _traced(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` traced under this precision's jax.default_matmul_precision."""
+        precision = MATMUL_PRECISIONS[self.precision]
 
-    def _compile_predict(self, graphdef: nnx.GraphDef, rest: nnx.State) -> Any:
-        index = self._index
+        @functools.wraps(fn)
+        def traced(*args: Any) -> Any:
+            with jax.default_matmul_precision(precision):
+                return fn(*args)
 
-        def predict(params: list[jax.Array], x: jax.Array) -> jax.Array:
-            with jax.default_matmul_precision(MATMUL_PRECISION):
-                return nnx.merge(graphdef, index.unflatten(params), rest)(x)
+        return traced
 
-        return jax.jit(predict)
+    def _loss_and_grads(self, params: list[jax.Array], key: jax.Array, x: jax.Array,
+                        y: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
+        """Mean loss (float32, dropout on) and its float32 gradients w.r.t. params."""
+        loss_name = self._task.loss
+
+        def objective(p: list[jax.Array]) -> jax.Array:
+            return loss_fn(loss_name, self._outputs(p, x, key), y)
+
+        return jax.value_and_grad(objective)(params)
+
+    def _step(self, params: list[jax.Array], opt_state: Any, key: jax.Array, x: jax.Array,
+              y: jax.Array) -> tuple[list[jax.Array], Any, jax.Array, jax.Array]:
+        """One pure training step: (params, opt_state, key) → updated, plus the loss before the update."""
+        key, dropout_key = jax.random.split(key)
+        loss, grads = self._loss_and_grads(params, dropout_key, x, y)
+        updates, opt_state = self._tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, key, loss
 
     def get_weights(self) -> Weights:
         weights = self._index.to_weights(self._params)
@@ -184,6 +238,22 @@ class JaxAdapter(Adapter):
         return {"seconds": seconds, "steps": steps, "samples": steps * batch_size,
                 "pipeline": "numpy permutation(seed) index batches (host gather) → jax.device_put 2 ahead "
                             f"(prefetch deque) → jitted train step on {self._device.platform}"}
+
+    def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """XLA's cost analysis of the jitted predict, and of jax.value_and_grad of the training loss (forward with
+        dropout + backward, no optimizer update); lowered only, so nothing runs and no state changes."""
+        x_dev, y_dev = self.put(x, y)
+        key = jax.device_put(jax.random.key(self._task.seed), self._device)
+        with unrolled_scans():  # fresh jits: a cached trace would keep the rolled LSTM loop
+            forward = cost_flops(jax.jit(self._traced(self._infer)).lower(self._params, x_dev))
+            train = cost_flops(jax.jit(self._traced(self._loss_and_grads)).lower(self._params, key, x_dev, y_dev))
+        if forward is None:
+            raise Unsupported(f"jax {jax.__version__}: XLA cost_analysis reports no 'flops' on "
+                              f"{self._device.platform}")
+        return {"forward_flops": forward[0], "train_flops": train[0] if train else None,
+                "counter": f"XLA cost_analysis ({forward[1]}, LSTM scans unrolled; dot/conv 2 per multiply-add, "
+                           "+1 per element of element-wise ops): forward = jitted predict, train = "
+                           "jax.value_and_grad of the loss (forward + backward, no optimizer update)"}
 
     def peak_matmul(self) -> dict[str, Any] | None:
         """Best of 5 synchronised jitted float32 matmul of two 8192² matrices at Precision.HIGHEST on a GPU; None on
@@ -246,6 +316,7 @@ class JaxAdapter(Adapter):
         except AttributeError:
             affinity = None
         on_cpu = self._device.platform == "cpu"
+        matmul_precision = MATMUL_PRECISIONS[self.precision]
         return {
             "threads": {"intra_op": affinity or os.cpu_count(), "inter_op": None,
                         "os_cpu_count": os.cpu_count(), "affinity_cpus": affinity,
@@ -254,9 +325,11 @@ class JaxAdapter(Adapter):
                                 "limit it; it has no inter-op pool setting"},
             "mode": self.mode, "precision": self.precision, "layout": "NHWC", "compiled": True, "xla": True,
             "tf32": None if on_cpu else False,
-            "tf32_reason": "CPU has no TF32" if on_cpu else f"steps traced under matmul precision {MATMUL_PRECISION}",
+            "tf32_reason": "CPU has no TF32" if on_cpu else f"steps traced under matmul precision {matmul_precision}",
             "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
-            "trace_matmul_precision": MATMUL_PRECISION,
+            "trace_matmul_precision": matmul_precision,
+            "compute_dtype": jnp.dtype(COMPUTE_DTYPES[self.precision]).name, "param_dtype": "float32",
+            "loss_dtype": "float32",
             "xla_flags": xla_flags or None, "jax_enable_x64": bool(jax.config.jax_enable_x64),
             "donated_buffers": True, "lstm": f"fused-weight lax.scan (unroll {LSTM_SCAN_UNROLL})",
         }

@@ -12,10 +12,12 @@ is faster: the input projection of all time steps is one matmul before the scan,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -49,6 +51,18 @@ Key = jax.Array | None
 
 LSTM_SCAN_UNROLL = 1
 """lax.scan unroll factor of the LSTM time loop (fewer loop iterations on XLA CPU; same result)."""
+
+_scan_unroll: contextvars.ContextVar[int | bool] = contextvars.ContextVar("lstm_scan_unroll", default=LSTM_SCAN_UNROLL)
+
+
+@contextlib.contextmanager
+def unrolled_scans() -> Iterator[None]:
+    """Trace LSTM time loops fully unrolled: XLA's cost analysis counts a while-loop body once, not per step."""
+    token = _scan_unroll.set(True)
+    try:
+        yield
+    finally:
+        _scan_unroll.reset(token)
 
 
 def _gelu(x: Array) -> Array:
@@ -133,7 +147,7 @@ class LstmLayer(nnx.Module):
             return (hs, cs), (hs if keep_sequence else None)
 
         zeros = jnp.zeros((xs.shape[1], h), projected.dtype)
-        (last, _), seq = jax.lax.scan(cell, (zeros, zeros), projected, unroll=LSTM_SCAN_UNROLL)
+        (last, _), seq = jax.lax.scan(cell, (zeros, zeros), projected, unroll=_scan_unroll.get())
         return seq if keep_sequence else last
 
 
@@ -240,7 +254,7 @@ def apply_layer(layer: Layer, module: Any, x: Array, key: Key) -> Array:
     if isinstance(layer, PositionalEncoding):
         if layer.scale_input:
             x = x * jnp.asarray(math.sqrt(x.shape[-1]), x.dtype)
-        return x + sinusoidal_table(x.shape[1], x.shape[2])
+        return x + jnp.asarray(sinusoidal_table(x.shape[1], x.shape[2]), x.dtype)  # bf16 stays bf16
     raise TypeError(f"jax backend has no rule for layer {type(layer).__name__}")
 
 

@@ -1,13 +1,14 @@
 """The TensorFlow / Keras 3 adapter: a GradientTape train step wrapped in tf.function ("graph"), XLA ("xla") or
-run eagerly ("eager")."""
+run eagerly ("eager"); fp32, or bf16 mixed precision through each layer's Keras "mixed_bfloat16" dtype policy."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
@@ -15,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.profiler import option_builder  # noqa: E402
 
 from backends.base import Adapter, Unsupported  # noqa: E402
 from backends.tensorflow.layers import NativeModel, build_model  # noqa: E402
@@ -59,10 +61,36 @@ def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
 
 
 def make_loss(name: str) -> keras.losses.Loss:
-    """Mean softmax cross-entropy on logits with integer labels, or mean squared error."""
+    """Mean softmax cross-entropy on logits with integer labels, or mean squared error, computed in float32."""
     if name == "cross_entropy":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float32")
+    return keras.losses.MeanSquaredError(dtype="float32")
+
+
+def dtype_policy(precision: str) -> keras.DTypePolicy:
+    """The Keras policy for a precision: float32, or mixed_bfloat16 (float32 variables, bfloat16 compute)."""
+    return keras.DTypePolicy("mixed_bfloat16" if precision == "bf16" else "float32")
+
+
+def profiled_flops(function: Any) -> float:
+    """Float operations the TF profiler (tf.compat.v1.profiler, flops_registry) counts in a concrete function's graph,
+    pruned to the ops its outputs need (the graph builder emits gradients nobody fetches, e.g. the input gradient of
+    the first Conv2D; the runtime prunes them)."""
+    graph_def = function.graph.as_graph_def(add_shapes=True)  # variable reads keep their shapes on import
+    fetched = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [t.op.name for t in function.outputs])
+    pruned = tf.Graph()
+    with pruned.as_default():
+        tf.graph_util.import_graph_def(fetched, name="")
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(tf.compat.v1.profiler.profile(graph=pruned, options=options).total_float_ops)
+
+
+def function_ops(function: Any) -> list[str]:
+    """Types of the ops in a concrete function's graph that run other function bodies (loops, conds, calls): the
+    profiler counts only the top-level graph, so their work would be missed."""
+    return sorted({op.type for op in function.graph.get_operations()
+                   if any(attr.HasField("func") or attr.list.func for attr in op.node_def.attr.values())})
 
 
 def _cpu_name() -> str:
@@ -86,8 +114,6 @@ class TensorFlowAdapter(Adapter):
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)
-        if precision != "fp32":
-            raise Unsupported("tensorflow backend: only fp32 is implemented (bf16 mixed precision is not)")
         gpus = tf.config.list_physical_devices("GPU")
         if device in ("cuda", "gpu") and not gpus:
             raise Unsupported(f"device {device!r} requested but TensorFlow sees no GPU")
@@ -97,6 +123,8 @@ class TensorFlowAdapter(Adapter):
         self.tf_device = "/GPU:0" if self.on_gpu else "/CPU:0"
         self.spec: ModelSpec | None = None
         self.task: TaskSpec | None = None
+        # Per-layer policy, never keras.config.set_dtype_policy: a global would leak into later adapters.
+        self.policy = dtype_policy(precision)
 
     # ---- build ---------------------------------------------------------------------------------------------------
 
@@ -106,7 +134,7 @@ class TensorFlowAdapter(Adapter):
         # cuDNN's LSTM kernel cannot be XLA-compiled: under "xla" on a GPU the generic (while-loop) LSTM is used.
         use_cudnn: bool | str = False if self.mode == "xla" else "auto"
         with tf.device(self.tf_device):
-            self.model: NativeModel = build_model(model, use_cudnn=use_cudnn, lstm_unroll=False)
+            self.model: NativeModel = build_model(model, use_cudnn=use_cudnn, lstm_unroll=False, dtype=self.policy)
             self.variables = variable_map(model, self.model)
             self.optimizer = make_optimizer(task.optimizer)
             self.optimizer.build(self.model.trainable_variables)
@@ -120,20 +148,25 @@ class TensorFlowAdapter(Adapter):
         if self.on_gpu:
             tf.config.experimental.reset_memory_stats("GPU:0")
 
+    def _loss_and_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[Any]]:
+        """The training-mode mean loss (float32, from float32-cast outputs; no loss scaling: bf16 has fp32's exponent
+        range) and its gradients for the float32 trainable variables."""
+        with tf.device(self.tf_device):
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(y, tf.cast(self.model(x, training=True), tf.float32))
+            return loss, tape.gradient(loss, self.model.trainable_variables)
+
     def _train_fn(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """One optimizer step; returns the batch's mean loss computed before the update."""
+        loss, grads = self._loss_and_grads(x, y)
         with tf.device(self.tf_device):
-            variables = self.model.trainable_variables
-            with tf.GradientTape() as tape:
-                loss = self.loss_fn(y, self.model(x, training=True))
-            grads = tape.gradient(loss, variables)
-            self.optimizer.apply(grads, variables)
-            return loss
+            self.optimizer.apply(grads, self.model.trainable_variables)
+        return loss
 
     def _predict_fn(self, x: tf.Tensor) -> tf.Tensor:
-        """Inference-mode forward pass."""
+        """Inference-mode forward pass; outputs as float32 whatever the compute dtype."""
         with tf.device(self.tf_device):
-            return self.model(x, training=False)
+            return tf.cast(self.model(x, training=False), tf.float32)
 
     def _compile(self, fn: Callable[..., Any], *, with_labels: bool) -> Callable[..., Any]:
         """fn as is ("eager"), or a tf.function with a batch-polymorphic signature (so no shape retraces), XLA on."""
@@ -212,6 +245,44 @@ class TensorFlowAdapter(Adapter):
                 "pipeline": f"tf.data from_tensor_slices → shuffle(len, seed) → batch(drop_remainder=True) → "
                             f"prefetch(AUTOTUNE), Python loop into the {step} train step on {self.tf_device}"}
 
+    def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """The TF profiler's float-operation count of freshly traced (never run) tf.functions of the batch's shape:
+        the inference forward pass, and the training loss with its gradients (no optimizer update), LSTMs unrolled.
+
+        Nothing executes, so weights, optimizer slots and dropout seeds stay as they were. The count is of the
+        traced TF graph (before Grappler and XLA), whatever the mode; MatMul/Conv2D count 2 per multiply-add and
+        element-wise ops 1 per element.
+        """
+        if self.spec is None:
+            raise RuntimeError("call build() first")
+        x_np = np.asarray(x, dtype=self._x_dtype.as_numpy_dtype)
+        y_np = np.asarray(y, dtype=self._y_dtype.as_numpy_dtype).reshape((-1, *self._y_shape))
+        x_spec, y_spec = tf.TensorSpec(x_np.shape, self._x_dtype), tf.TensorSpec(y_np.shape, self._y_dtype)
+        with self._unrolled_lstms():
+            forward = tf.function(functools.partial(self._predict_fn)).get_concrete_function(x_spec)
+            train = tf.function(functools.partial(self._loss_and_grads)).get_concrete_function(x_spec, y_spec)
+        hidden = function_ops(forward) + function_ops(train)
+        if hidden:
+            raise Unsupported(f"the TF profiler counts only the top-level graph; {', '.join(sorted(set(hidden)))} "
+                              f"ops run function bodies it does not enter, so it would under-count")
+        return {"forward_flops": profiled_flops(forward), "train_flops": profiled_flops(train),
+                "counter": "tf.compat.v1.profiler float_operation (TF flops_registry: MatMul/Conv2D 2 per "
+                           "multiply-add, element-wise ops 1 per element) on traced, unrun tf.function graphs "
+                           "pruned to their outputs, LSTMs unrolled: forward = inference predict, train = loss + "
+                           "tape.gradient (no optimizer update)"}
+
+    @contextlib.contextmanager
+    def _unrolled_lstms(self) -> Iterator[None]:
+        """Keras LSTMs trace as unrolled Python loops (no tf.while_loop, no cuDNN) inside this block."""
+        lstms = [layer for layer in self.model.chain if isinstance(layer, keras.layers.LSTM)]
+        try:
+            for layer in lstms:
+                layer.unroll = True
+            yield
+        finally:
+            for layer in lstms:
+                layer.unroll = False
+
     def peak_matmul(self) -> dict[str, Any] | None:
         """Best of 5 synchronised float32 tf.linalg.matmul of two 8192² matrices on the GPU (TF32 as currently set);
         None on CPU."""
@@ -278,6 +349,11 @@ class TensorFlowAdapter(Adapter):
                         "note": default_note},
             "mode": self.mode,
             "precision": self.precision,
+            "dtype_policy": self.policy.name,
+            "compute_dtype": self.policy.compute_dtype,
+            "variable_dtype": self.policy.variable_dtype,
+            "loss_scaling": False,
+            "bf16_note": self._bf16_note(),
             "layout": "NHWC",
             "compiled": self.mode in ("graph", "xla"),
             "xla": self.mode == "xla",
@@ -292,6 +368,13 @@ class TensorFlowAdapter(Adapter):
             "framework_version": tf.__version__,
             "keras_version": keras.__version__,
         }
+
+    def _bf16_note(self) -> str | None:
+        """How bf16 matmuls really run where that is not plain bf16 kernels (XLA on CPU), else None."""
+        if self.precision != "bf16" or self.on_gpu or self.mode != "xla":
+            return None
+        return ("XLA's CPU compiler rewrites bf16 dot/convolution to f32 (operands rounded to bf16, f32 arithmetic, "
+                "plus converts): bf16 numerics, no bf16 speed-up")
 
     def _lstm_kernel(self) -> str | None:
         """Which LSTM loop runs: cuDNN on a GPU outside XLA, else Keras' fused-gate while-loop."""

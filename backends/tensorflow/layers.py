@@ -1,4 +1,8 @@
-"""Native Keras 3 layers built from the neutral layer specs, and the model that chains them."""
+"""Native Keras 3 layers built from the neutral layer specs, and the model that chains them.
+
+Every layer gets its dtype policy explicitly (float32, or mixed_bfloat16: float32 variables, bfloat16 compute): Keras 3
+gives a layer built without `dtype` the process-global policy, so sub-layers do not inherit their parent's.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from suites.layers import Shape  # noqa: E402
 from suites.spec import ModelSpec  # noqa: E402
 
 CL = "channels_last"
+Policy = keras.DTypePolicy
 
 
 def activation_fn(name: str | None) -> Callable[[Any], Any] | None:
@@ -66,11 +71,11 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
 
     def _build_attention(self, rank: int) -> None:
         super()._build_attention(rank)
-        self._dropout_layer = PhiloxDropout(self._dropout)
+        self._dropout_layer = PhiloxDropout(self._dropout, dtype=self.dtype_policy)
 
 
 class PositionalEncoding(keras.layers.Layer):
-    """x * sqrt(D) (if scale_input) + the fixed sinusoidal table; no trainable weights."""
+    """x * sqrt(D) (if scale_input) + the fixed sinusoidal table (float32, cast to x's dtype); no weights."""
 
     def __init__(self, spec: L.PositionalEncoding, dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -80,8 +85,9 @@ class PositionalEncoding(keras.layers.Layer):
     def call(self, x: Any) -> Any:
         steps = x.shape[1]
         pe = tf.constant(self.table[:steps]) if steps is not None else tf.constant(self.table)[: tf.shape(x)[1]]
+        pe = tf.cast(pe, x.dtype)
         if self.scale is not None:
-            x = x * self.scale
+            x = x * tf.cast(self.scale, x.dtype)
         return x + pe
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -98,15 +104,15 @@ class TransformerEncoder(keras.layers.Layer):
     def __init__(self, spec: L.TransformerEncoder, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
-        rate = spec.dropout
-        self.attn = MultiHeadAttention(spec.num_heads, key_dim=spec.head_dim, dropout=rate)
-        self.norm1 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps)
-        self.norm2 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps)
-        self.ff1 = keras.layers.Dense(spec.ff_dim, activation=activation_fn(spec.activation))
-        self.ff2 = keras.layers.Dense(spec.d_model)
-        self.drop_attn = PhiloxDropout(rate)
-        self.drop_ff_inner = PhiloxDropout(rate)
-        self.drop_ff_out = PhiloxDropout(rate)
+        rate, dtype = spec.dropout, self.dtype_policy
+        self.attn = MultiHeadAttention(spec.num_heads, key_dim=spec.head_dim, dropout=rate, dtype=dtype)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, dtype=dtype)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, dtype=dtype)
+        self.ff1 = keras.layers.Dense(spec.ff_dim, activation=activation_fn(spec.activation), dtype=dtype)
+        self.ff2 = keras.layers.Dense(spec.d_model, dtype=dtype)
+        self.drop_attn = PhiloxDropout(rate, dtype=dtype)
+        self.drop_ff_inner = PhiloxDropout(rate, dtype=dtype)
+        self.drop_ff_out = PhiloxDropout(rate, dtype=dtype)
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)
@@ -134,60 +140,62 @@ class TransformerEncoder(keras.layers.Layer):
         return input_shape
 
 
-def lstm_stack(spec: L.LSTM, use_cudnn: bool | str, unroll: bool) -> list[keras.layers.Layer]:
+def lstm_stack(spec: L.LSTM, use_cudnn: bool | str, unroll: bool, dtype: Policy) -> list[keras.layers.Layer]:
     """Stacked Keras LSTMs (gates i, f, c, o = neutral i, f, g, o; fused-gate implementation 2); all but the top
     return sequences."""
     return [keras.layers.LSTM(spec.units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                               unit_forget_bias=False, return_sequences=spec.return_sequences or k < spec.num_layers - 1,
-                              implementation=2, use_cudnn=use_cudnn, unroll=unroll)
+                              implementation=2, use_cudnn=use_cudnn, unroll=unroll, dtype=dtype)
             for k in range(spec.num_layers)]
 
 
-def build_layer(layer: L.Layer, in_shape: Shape, *, use_cudnn: bool | str = "auto",
-                lstm_unroll: bool = False) -> list[keras.layers.Layer]:
-    """The Keras layers (usually one) that compute one neutral layer."""
+def build_layer(layer: L.Layer, in_shape: Shape, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False,
+                dtype: Policy | None = None) -> list[keras.layers.Layer]:
+    """The Keras layers (usually one) that compute one neutral layer, under `dtype` (default float32)."""
+    dtype = dtype or Policy("float32")
     if isinstance(layer, L.Dense):
-        return [keras.layers.Dense(layer.units, activation=activation_fn(layer.activation), use_bias=layer.use_bias)]
+        return [keras.layers.Dense(layer.units, activation=activation_fn(layer.activation), use_bias=layer.use_bias,
+                                   dtype=dtype)]
     if isinstance(layer, L.Conv2D):
         return [keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
-                                    activation=activation_fn(layer.activation), data_format=CL)]
+                                    activation=activation_fn(layer.activation), data_format=CL, dtype=dtype)]
     if isinstance(layer, L.Conv1D):
         return [keras.layers.Conv1D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
-                                    activation=activation_fn(layer.activation), data_format=CL)]
+                                    activation=activation_fn(layer.activation), data_format=CL, dtype=dtype)]
     if isinstance(layer, L.MaxPool2D):
         return [keras.layers.MaxPooling2D(layer.pool_size, strides=layer.effective_stride, padding="valid",
-                                          data_format=CL)]
+                                          data_format=CL, dtype=dtype)]
     if isinstance(layer, L.MaxPool1D):
         return [keras.layers.MaxPooling1D(layer.pool_size, strides=layer.effective_stride, padding="valid",
-                                          data_format=CL)]
+                                          data_format=CL, dtype=dtype)]
     if isinstance(layer, L.Flatten):
-        return [keras.layers.Flatten(data_format=CL)]
+        return [keras.layers.Flatten(data_format=CL, dtype=dtype)]
     if isinstance(layer, L.Dropout):
-        return [PhiloxDropout(layer.rate)]
+        return [PhiloxDropout(layer.rate, dtype=dtype)]
     if isinstance(layer, L.Activation):
-        return [keras.layers.Activation(activation_fn(layer.name))]
+        return [keras.layers.Activation(activation_fn(layer.name), dtype=dtype)]
     if isinstance(layer, L.Embedding):
-        return [keras.layers.Embedding(layer.vocab_size, layer.dim)]
+        return [keras.layers.Embedding(layer.vocab_size, layer.dim, dtype=dtype)]
     if isinstance(layer, L.GlobalMaxPool1D):
-        return [keras.layers.GlobalMaxPooling1D(data_format=CL)]
+        return [keras.layers.GlobalMaxPooling1D(data_format=CL, dtype=dtype)]
     if isinstance(layer, L.GlobalAveragePool1D):
-        return [keras.layers.GlobalAveragePooling1D(data_format=CL)]
+        return [keras.layers.GlobalAveragePooling1D(data_format=CL, dtype=dtype)]
     if isinstance(layer, L.LSTM):
-        return lstm_stack(layer, use_cudnn, lstm_unroll)
+        return lstm_stack(layer, use_cudnn, lstm_unroll, dtype)
     if isinstance(layer, L.LayerNorm):
-        return [keras.layers.LayerNormalization(epsilon=layer.eps)]
+        return [keras.layers.LayerNormalization(epsilon=layer.eps, dtype=dtype)]
     if isinstance(layer, L.PositionalEncoding):
-        return [PositionalEncoding(layer, in_shape[-1])]
+        return [PositionalEncoding(layer, in_shape[-1], dtype=dtype)]
     if isinstance(layer, L.TransformerEncoder):
-        return [TransformerEncoder(layer)]
+        return [TransformerEncoder(layer, dtype=dtype)]
     raise NotImplementedError(f"tensorflow backend: no builder for layer kind {getattr(layer, 'kind', layer)!r}")
 
 
 class NativeModel(keras.Model):
     """The neutral layer stack as Keras layers called in order; `blocks[i]` holds the layers of neutral layer i."""
 
-    def __init__(self, blocks: list[list[keras.layers.Layer]]) -> None:
-        super().__init__()
+    def __init__(self, blocks: list[list[keras.layers.Layer]], dtype: Policy | None = None) -> None:
+        super().__init__(dtype=dtype)
         self.blocks = blocks
         self.chain = [layer for block in blocks for layer in block]
 
@@ -197,10 +205,13 @@ class NativeModel(keras.Model):
         return x
 
 
-def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False) -> NativeModel:
-    """Build and materialise (one zero batch) the Keras model for a neutral spec on the current device scope."""
-    blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll)
+def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False,
+                dtype: Policy | None = None) -> NativeModel:
+    """Build and materialise (one zero batch) the Keras model for a neutral spec on the current device scope, every
+    layer under `dtype` (default float32; outputs come in its compute dtype)."""
+    dtype = dtype or Policy("float32")
+    blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll, dtype=dtype)
               for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
-    model = NativeModel(blocks)
+    model = NativeModel(blocks, dtype=dtype)
     model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
     return model

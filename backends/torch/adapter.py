@@ -189,6 +189,29 @@ class TorchAdapter(Adapter):
                             f"pin_memory={cuda}) → .to({self.dev.type}, non_blocking={cuda})"
                             + (f", {layout}" if self._net().input_channels_first else "")}
 
+    def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """torch.utils.flop_counter over the eager module: one no-grad eval forward, and one train-mode forward,
+        loss and backward (gradients then dropped, no optimizer step). Unsupported for LSTM and Transformer encoder
+        layers, whose fused kernels the counter has no rule for (it would silently see only the other layers)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        blind = sorted({type(layer).__name__ for layer in self._net().spec.layers
+                        if type(layer).__name__ in ("LSTM", "TransformerEncoder")})
+        if blind:
+            raise Unsupported(f"torch.utils.flop_counter has no rule for the fused kernels of {', '.join(blind)}")
+        xt, yt = self.put(x, y)
+        net = self._net()
+        self._set_training(False)
+        with FlopCounterMode(display=False) as forward, torch.no_grad(), self._autocast():
+            net(xt)
+        self._set_training(True)
+        with FlopCounterMode(display=False) as train, self._autocast():
+            self._loss(net(xt), yt).backward()
+        assert self.optimizer is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"forward_flops": float(forward.get_total_flops()), "train_flops": float(train.get_total_flops()),
+                "counter": "torch.utils.flop_counter.FlopCounterMode (eager module; matmul/conv FLOPs, 2 per MAC)"}
+
     def peak_matmul(self) -> dict[str, Any] | None:
         """Best of 5 synchronised fp32 torch.mm of two 8192² matrices on CUDA (TF32 as currently set); None on CPU.
 
