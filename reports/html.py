@@ -97,7 +97,8 @@ def _flops_check(row: dict[str, Any]) -> str:
     if ratio is None:
         return f"FLOPs from the spec, not cross-checked: {row.get('flops_counter') or 'no framework count recorded'}"
     what = "train step" if row.get("flops_counted_train_ratio") else "forward pass"
-    return f"FLOPs from the spec; {row['flops_counter']} counts {ratio:.2f}× of them per {what}"
+    counter = str(row["flops_counter"]).split(" (")[0]  # the counter's name; the record keeps its full description
+    return f"FLOPs from the spec; {counter} counts {ratio:.2f}× of them per {what}"
 
 
 def _table(records: list[dict[str, Any]]) -> dict[str, Any]:
