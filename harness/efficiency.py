@@ -23,15 +23,12 @@ def efficiency(model: ModelSpec, timing: dict[str, Any], device: str,
     out: dict[str, Any] = {"forward_flops_per_sample": fwd, "train_flops_per_sample": trn,
                            "achieved_train_flops_per_s": trn * train_rate if train_rate else None,
                            "achieved_infer_flops_per_s": fwd * infer_rate if infer_rate else None}
-    if precision != "fp32":
-        out.update(peak_flops_per_s=None, peak_method=None, mfu_train=None, mfu_infer=None,
-                   mfu_reason=f"no {precision} matmul peak calibrated: the float32 GEMM peak would overstate the "
-                              f"utilisation of {precision} compute")
-        return out
-    peak = cpu_peak() if device == "cpu" else gpu_peak
+    peak = None if precision != "fp32" else cpu_peak() if device == "cpu" else gpu_peak
     if not peak:
-        out.update(peak_flops_per_s=None, peak_method=None, mfu_train=None, mfu_infer=None,
-                   mfu_reason=f"no calibrated matmul peak for device {device!r}")
+        reason = (f"no calibrated matmul peak for device {device!r}" if precision == "fp32" else
+                  f"no {precision} matmul peak calibrated: the float32 GEMM peak would overstate the utilisation of "
+                  f"{precision} compute")
+        out.update(peak_flops_per_s=None, peak_method=None, mfu_train=None, mfu_infer=None, mfu_reason=reason)
         return out
     p = peak["peak_flops_per_s"]
     out.update(peak_flops_per_s=p, peak_method=peak["method"], mfu_reason=None,
