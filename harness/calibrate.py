@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import numpy as np
 
-from harness.env import machine_key, now_iso
+from common.clock import best_seconds, now_iso
+from harness.env import machine_key
 from suites.data.cache import cache_dir
 
 SIZES = (512, 1024, 2048)
@@ -17,17 +17,13 @@ REPEATS = 10
 
 def measure_cpu_peak() -> dict[str, Any]:
     """Best float32 GEMM FLOP/s over a few sizes (numpy's BLAS, all cores)."""
-    best, best_n = 0.0, 0
     rng = np.random.default_rng(0)
+    rates = {}
     for n in SIZES:
         a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
-        a @ b  # warm-up
-        for _ in range(REPEATS):
-            start = time.perf_counter()
-            a @ b
-            rate = 2 * n**3 / (time.perf_counter() - start)
-            if rate > best:
-                best, best_n = rate, n
+        rates[n] = 2 * n**3 / best_seconds(lambda a=a, b=b: a @ b, repeats=REPEATS)
+    best_n = max(rates, key=rates.__getitem__)
+    best = rates[best_n]
     return {"peak_flops_per_s": best, "method": f"numpy float32 GEMM, best of {REPEATS} at n in {SIZES} (n={best_n})",
             "numpy": np.__version__, "measured_at": now_iso()}
 

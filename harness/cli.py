@@ -20,7 +20,7 @@ from harness.cell import Cell
 from harness.env import git_state, provenance
 from harness.plan import Overrides, plan_cells
 from harness.session import execute
-from harness.store import Store
+from store import Store
 from reports.console import make_console
 from reports.fairness import print_fairness
 from reports.flat import flatten

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import platform
@@ -10,30 +9,14 @@ import subprocess
 import sys
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
+from common.machine import REPO, cpu_model
+
 PACKAGES = ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "flax", "optax", "numpy", "scipy",
             "scikit-learn", "nvidia-ml-py")
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO 8601 to the second: every timestamp the harness stores."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def package_versions() -> dict[str, str | None]:

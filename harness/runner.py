@@ -14,7 +14,7 @@ import psutil
 
 from harness import status
 from harness.cell import Cell
-from harness.env import now_iso
+from common.clock import now_iso
 from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
 from harness.worker import base_record
 

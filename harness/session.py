@@ -8,7 +8,7 @@ from typing import Any
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
-from harness.store import Store
+from store import Store
 
 Progress = Callable[[Cell, dict[str, Any] | None], None]
 

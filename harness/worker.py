@@ -15,7 +15,8 @@ from backends.registry import get_backend, load_adapter_class
 from harness import status
 from harness.cell import Cell
 from harness.efficiency import cross_check, efficiency
-from harness.env import now_iso, provenance
+from common.clock import now_iso
+from harness.env import provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
 from harness.protocol import Diverged, run_protocol

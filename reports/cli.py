@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.store import Store
+from store import Store
 from reports.compare import compare_backends, compare_runs
 from reports.compare_view import as_json, backend_markdown, backend_tables, runs_table
 from reports.console import make_console

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from harness.store import Store
+from store import Store
 from reports.flat import FIELDS, flatten
 
 

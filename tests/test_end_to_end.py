@@ -74,7 +74,7 @@ def test_exported_accuracy_and_f1_agree_with_confusion_matrix(smoke_db):
 
 
 def test_records_carry_provenance_and_fairness_settings(smoke_db):
-    from harness.store import Store
+    from store import Store
 
     store = Store(smoke_db[0])
     for record in store.records(store.latest_run_id()):

@@ -13,7 +13,7 @@ from harness import status
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
-from harness.store import Store
+from store import Store
 from tests.faulty_backend import ENTRY
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.store import Store
+from store import Store
 from reports.html import render_report
 
 REPO = Path(__file__).resolve().parent.parent

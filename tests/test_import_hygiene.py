@@ -7,7 +7,7 @@ import sys
 def test_neutral_packages_leave_frameworks_out():
     code = ("import sys, suites, harness, reports, run_bench\n"
             "import suites.registry, suites.suite, suites.reference, suites.data.registry\n"
-            "import harness.cli, harness.runner, harness.worker, harness.protocol, harness.parity, harness.store\n"
+            "import harness.cli, harness.runner, harness.worker, harness.protocol, harness.parity, store\n"
             "import reports.cli, reports.table, reports.export, backends.registry, backends.base\n"
             "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'optax', 'keras') if m in sys.modules]\n"
             "print(','.join(bad))\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import Store
+from store import Store
 from reports.regressions import WATCHED, judge, noise
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import Store
+from store import Store
 from reports.pytest_benchmark import to_pytest_benchmark
 
 REPO = Path(__file__).resolve().parent.parent

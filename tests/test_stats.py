@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.stats import percentiles_ms, summarize
+from common.stats import percentiles_ms, summarize
 
 
 def test_summary_of_known_samples():

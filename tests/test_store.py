@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from harness.store import STORE_SCHEMA, Store
+from store import STORE_SCHEMA, Store
 from reports.export import load_dataframe, load_rows, write_rows
 from reports.flat import FIELDS
 

@@ -1,4 +1,4 @@
-"""Robust summaries of repeated trials: median, IQR, coefficient of variation and a bootstrap 95 % CI."""
+"""Summaries of repeated measurements: median, IQR, coefficient of variation, bootstrap 95 % CI, percentiles."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ import numpy as np
 from scipy import stats
 
 
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation (sample std / mean); 0.0 for fewer than 2 values or a zero mean."""
+    arr = np.asarray(values, dtype=np.float64)
+    mean = float(arr.mean()) if arr.size else 0.0
+    return float(arr.std(ddof=1) / mean) if arr.size > 1 and mean else 0.0
+
+
 def summarize(samples: Sequence[float], seed: int = 0) -> dict[str, Any]:
     """Median, IQR, CV and a percentile-bootstrap 95 % CI of the median, with the raw samples kept."""
     arr = np.asarray(samples, dtype=np.float64)
@@ -16,15 +23,13 @@ def summarize(samples: Sequence[float], seed: int = 0) -> dict[str, Any]:
         return {"median": None, "iqr": None, "cv": None, "ci_low": None, "ci_high": None, "n": 0, "raw": []}
     median = float(np.median(arr))
     q1, q3 = np.percentile(arr, [25, 75])
-    mean = float(arr.mean())
-    cv = float(arr.std(ddof=1) / mean) if arr.size > 1 and mean else 0.0
     if arr.size >= 3 and np.ptp(arr) > 0:
         boot = stats.bootstrap((arr,), np.median, confidence_level=0.95, n_resamples=2000, method="percentile",
                                random_state=np.random.default_rng(seed))
         ci_low, ci_high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
     else:
         ci_low = ci_high = median
-    return {"median": median, "iqr": float(q3 - q1), "cv": cv, "ci_low": ci_low, "ci_high": ci_high,
+    return {"median": median, "iqr": float(q3 - q1), "cv": cv(arr), "ci_low": ci_low, "ci_high": ci_high,
             "n": int(arr.size), "raw": [float(v) for v in arr]}
 
 

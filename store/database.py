@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.env import REPO, now_iso
+from common.clock import now_iso
+from common.machine import REPO
+from suites.errors import UsageError
 
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
@@ -167,3 +169,11 @@ class Store:
     def done_keys(self, run_id: str) -> set[str]:
         """Cell keys that already have a record in the run."""
         return {r[0] for r in self.conn.execute("SELECT cell_key FROM cells WHERE run_id=?", (run_id,))}
+
+
+def resolve_run(store: Store, run: str | None) -> str:
+    """A run id from 'latest', an id or None; UsageError when the database has no such run."""
+    run_id = store.latest_run_id() if run in (None, "latest") else run
+    if run_id is None or store.run(run_id) is None:
+        raise UsageError(f"no run {run!r} in {store.path}; run `run_bench.py run` first or see `run_bench.py history`")
+    return run_id
