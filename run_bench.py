@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive_int, help="override the budget's epochs")
     run.add_argument("--learning-rate", type=_positive_float, help="override every task's learning rate")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"), help="device (default auto)")
-    run.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
+    run.add_argument("--timeout", type=_positive_float,
+                     help="seconds per cell before it is killed (default: the suite's)")
     run.add_argument("--isolation", choices=("fork", "spawn"), default=None,
                      help="fork: each cell is a fresh process forked from a pre-imported per-backend parent, imports "
                           "excluded (default); spawn: each cell is a new interpreter that imports its framework")
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--suite", default="nightly", help="suite name or .toml path (default nightly)")
     nightly.add_argument("--history", type=_positive_int, default=10, help="comparable earlier runs used (default 10)")
     nightly.add_argument("--html", help="report path (default results/nightly-RUN.html beside the database)")
-    nightly.add_argument("--timeout", type=float, help="seconds per cell before it is killed (default: the suite's)")
+    nightly.add_argument("--timeout", type=_positive_float,
+                         help="seconds per cell before it is killed (default: the suite's)")
     nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
 
     report = add("report", "write one self-contained HTML report of a run (opens offline)")
@@ -109,11 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from harness import cli as measure  # deferred: keeps --help fast
-    from reports import cli as show
+    from commands import measure, nightly, show  # deferred: keeps --help fast
 
     return {"list": measure.cmd_list, "run": measure.cmd_run, "parity": measure.cmd_parity,
-            "calibrate": measure.cmd_calibrate, "nightly": measure.cmd_nightly, "report": show.cmd_report,
+            "calibrate": measure.cmd_calibrate, "nightly": nightly.cmd_nightly, "report": show.cmd_report,
             "export": show.cmd_export, "history": show.cmd_history, "compare": show.cmd_compare}
 
 

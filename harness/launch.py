@@ -17,7 +17,25 @@ ISOLATIONS = ("fork", "spawn")
 
 
 def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """The environment of a cell or parity process: the repository first on PYTHONPATH, the user's path kept."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def start_module(module: str, args: list[str], err: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """`python -m module args` in the repository, stderr to `err`, ended if this process dies."""
+    with err.open("w") as handle:
+        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=child_env(),
+                                stdout=subprocess.DEVNULL, stderr=handle, preexec_fn=die_with_parent, **popen)
+
+
+def finish(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """Wait for `proc` at most `timeout_s`, killing it past that; its exit code."""
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 class Launched(Protocol):
@@ -36,10 +54,7 @@ class SpawnedCell:
     def __init__(self, cell: dict[str, Any], out: Path, err: Path) -> None:
         cell_path = out.with_name("cell.json")
         cell_path.write_text(json.dumps(cell))
-        with err.open("w") as handle:
-            self._proc = subprocess.Popen([sys.executable, "-m", "harness.worker", str(cell_path), str(out)],
-                                          cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=handle,
-                                          start_new_session=True, preexec_fn=die_with_parent)
+        self._proc = start_module("harness.worker", [str(cell_path), str(out)], err, start_new_session=True)
         self.pid = self._proc.pid
 
     def poll(self) -> int | None:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from backends.registry import get_backend
-from harness.env import REPO
+from harness.launch import finish, start_module
 from harness.parity_worker import parity_inputs
 from suites.params import init_weights, param_count
 from suites.reference import forward
@@ -38,28 +35,19 @@ def collect(backends: list[str], workloads: list[str], timeout_s: float = 900) -
     """Each backend's parity results, from one fresh process per backend (run side by side)."""
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as tmp:
         procs = {}
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
         for backend in backends:
-            out = Path(tmp, f"{backend}.json")
-            err = Path(tmp, f"{backend}.err").open("w")
-            procs[backend] = (subprocess.Popen(
-                [sys.executable, "-m", "harness.parity_worker", backend, get_backend(backend).default_mode,
-                 str(out), *workloads], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err), out, err)
+            out, err = Path(tmp, f"{backend}.json"), Path(tmp, f"{backend}.err")
+            procs[backend] = (start_module("harness.parity_worker", [backend, get_backend(backend).default_mode,
+                                                                     str(out), *workloads], err), out, err)
         results: dict[str, dict[str, Any]] = {}
         for backend, (proc, out, err) in procs.items():
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            err.close()
+            code = finish(proc, timeout_s)
             if out.exists():
                 results[backend] = json.loads(out.read_text())
             else:
-                tail = Path(err.name).read_text(errors="replace")[-1500:]
-                results[backend] = {w: {"error": f"parity worker exited {proc.returncode}: {tail}"} for w in workloads}
+                tail = err.read_text(errors="replace")[-1500:]
+                results[backend] = {w: {"error": f"parity worker exited {code}: {tail}"} for w in workloads}
         return results
-
 
 def reference_outputs(workload: str) -> np.ndarray:
     """The float64 numpy reference's outputs on the parity batch."""

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from backends.base import Adapter, Unsupported
+from common.stats import percentiles_ms, summarize
 from harness import metrics
 from harness.batching import effective_batch_size, epoch_batches, padded_chunks
 from harness.selftest import judge_trials, require_clock
-from common.stats import percentiles_ms, summarize
 from harness.timing import TrialPlan, latencies, throughput_trials, timed_call
 from suites.data.dataset import Dataset
 from suites.params import init_weights, param_count

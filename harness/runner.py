@@ -12,9 +12,9 @@ from typing import Any
 
 import psutil
 
+from common.clock import now_iso
 from harness import status
 from harness.cell import Cell
-from common.clock import now_iso
 from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
 from harness.worker import base_record
 

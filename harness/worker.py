@@ -12,10 +12,10 @@ from typing import Any
 
 from backends.base import Unsupported
 from backends.registry import get_backend, load_adapter_class
+from common.clock import now_iso
 from harness import status
 from harness.cell import Cell
 from harness.efficiency import cross_check, efficiency
-from common.clock import now_iso
 from harness.env import provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes

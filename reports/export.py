@@ -8,8 +8,8 @@ from typing import IO, Any
 
 import pandas as pd
 
-from store import Store
 from reports.flat import FIELDS, flatten
+from store import Store, resolve_run
 
 
 def load_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
@@ -32,8 +32,6 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, handle: IO[str]) -> None:
 
 def load_dataframe(db: str | None = None, run: str = "latest") -> pd.DataFrame:
     """A run's flat records as a DataFrame (columns: reports.flat.FIELDS)."""
-    from reports.cli import resolve_run
-
     store = Store(db)
     try:
         return pd.DataFrame(load_rows(store, resolve_run(store, run)), columns=list(FIELDS))

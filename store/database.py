@@ -55,11 +55,18 @@ class Store:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self._migrate()
+        if self.path.is_dir():
+            raise UsageError(f"database {str(self.path)!r} is a folder; pass a file path, "
+                             f"e.g. --db {self.path / 'bench.sqlite'}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            self._migrate()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise UsageError(f"cannot open {str(self.path)!r} as a results database ({exc}); "
+                             "pass another --db or $BENCH_DB") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -129,6 +136,15 @@ class Store:
                                  "IS NOT NULL ORDER BY started_at, run_id", (machine_key, config_key)).fetchall()
         ids = [r[0] for r in rows]
         return ids[: ids.index(before)] if before in ids else ids
+
+    def comparable_runs(self, run_id: str, limit: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Up to `limit` finished runs before `run_id` with its machine and configuration key, oldest first, each
+        as (run info, records); [] for a run without a configuration key."""
+        info = self.run(run_id)
+        if not info or not info.get("config_key"):
+            return []
+        ids = self.history(info["machine_key"], info["config_key"], before=run_id)[-limit:] if limit else []
+        return [(self.run(rid) or {}, self.records(rid)) for rid in ids]
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first, with its cell counts by status."""

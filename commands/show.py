@@ -1,46 +1,41 @@
-"""The reading commands of run_bench.py: export and history (stored records only)."""
+"""The reading commands: export, compare, report, history (stored records only; nothing is measured)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
-from store import Store
+from commands.options import open_store, output_path
 from reports.compare import compare_backends, compare_runs
 from reports.compare_view import as_json, backend_markdown, backend_tables, runs_table
 from reports.console import make_console
 from reports.export import load_rows, write_rows
 from reports.fairness import describe, mismatches, print_fairness
+from reports.html import render_report
 from reports.pytest_benchmark import to_pytest_benchmark
 from reports.regressions import history_series, verdicts
+from store import resolve_run
 from suites.errors import UsageError
 
 
-def resolve_run(store: Store, run: str | None) -> str:
-    """A run id from 'latest', an id or None; UsageError when the database has no such run."""
-    run_id = store.latest_run_id() if run in (None, "latest") else run
-    if run_id is None or store.run(run_id) is None:
-        raise UsageError(f"no run {run!r} in {store.path}; run `run_bench.py run` first or see `run_bench.py history`")
-    return run_id
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    path = output_path(args.output, "--output") if args.output else None
+    store = open_store(args)
     run_id = resolve_run(store, args.run)
     if args.format == "pytest-benchmark":
         text = json.dumps(to_pytest_benchmark(store.run(run_id) or {}, store.records(run_id)), indent=1)
-        if args.output:
-            Path(args.output).write_text(text)
+        if path:
+            path.write_text(text)
         else:
             sys.stdout.write(text + "\n")
         return 0
     rows = load_rows(store, run_id)
-    if args.output:
-        with open(args.output, "w", newline="") as handle:
+    if path:
+        with path.open("w", newline="") as handle:
             write_rows(rows, args.format, handle)
     else:
         write_rows(rows, args.format, sys.stdout)
@@ -48,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    store = open_store(args)
     run_id = resolve_run(store, args.run)
     records = store.records(run_id)
     con = make_console()
@@ -79,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_all(records: list[dict]) -> list[str]:
+def describe_all(records: list[dict[str, Any]]) -> list[str]:
     """Fairness mismatches of every workload's cells, one line each."""
     lines = []
     for workload in dict.fromkeys(r["cell"]["workload"] for r in records):
@@ -89,26 +84,21 @@ def describe_all(records: list[dict]) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.html import render_report
-
-    store = Store(args.db)
+    path = output_path(args.html, "--html")
+    store = open_store(args)
     run_id = resolve_run(store, args.run)
     info = store.run(run_id)
     records = store.records(run_id)
-    found, series = None, None
-    if info and info.get("config_key"):
-        past_ids = store.history(info["machine_key"], info["config_key"], before=run_id)[-10:]
-        past = [(store.run(rid), store.records(rid)) for rid in past_ids]
-        found = verdicts(records, [recs for _, recs in past]) if past else None
-        series = history_series([*past, (info, records)]) if past else None
-    with open(args.html, "w") as handle:
-        handle.write(render_report(info, records, store.latest_parity(), found, series))
+    past = store.comparable_runs(run_id, 10)
+    found = verdicts(records, [recs for _, recs in past]) if past else None
+    series = history_series([*past, (info or {}, records)]) if past else None
+    path.write_text(render_report(info, records, store.latest_parity(), found, series))
     make_console().print(f"wrote {args.html} ({len(records)} cells of run {run_id})")
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    store = open_store(args)
     table = Table(title=f"runs in {store.path}")
     for header in ("run id", "suite", "started", "finished", "machine", "cells"):
         table.add_column(header)

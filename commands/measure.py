@@ -1,0 +1,94 @@
+"""The measuring commands: list, run, parity, calibrate (the harness measures; reports print)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from backends.registry import all_backends, get_backend
+from commands.options import open_store
+from commands.progress import progress_reporter
+from harness import parity as parity_check
+from harness import status, suite_run
+from harness.calibrate import cpu_peak
+from harness.env import git_state
+from harness.plan import Overrides
+from reports.console import make_console
+from reports.fairness import print_fairness
+from reports.flat import flatten
+from reports.parity_table import parity_table
+from reports.table import print_table
+from store import Store
+from suites.errors import UsageError
+from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
+from suites.suite import load_suite, suite_names
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    con = make_console()
+    con.print("[bold]suites[/bold]")
+    for name in suite_names():
+        suite = load_suite(name)
+        con.print(f"  {name:<12} budget={suite.budget:<9} {suite.description}")
+    con.print("[bold]workloads[/bold]")
+    for name in workload_names():
+        w = get_workload(name)
+        online = "" if name in OFFLINE_WORKLOADS else "  (needs the network once)"
+        con.print(f"  {name:<18} {w.task.dataset:<22} {w.description}{online}")
+    con.print("[bold]backends[/bold]")
+    for info in all_backends().values():
+        state = "installed" if info.installed else f"not installed (missing {', '.join(info.missing())})"
+        con.print(f"  {info.name:<11} modes: {', '.join(info.modes):<20} default: {info.default_mode:<6} {state}")
+    return 0
+
+
+def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, suite_run.RunPlan, list[dict[str, Any]]]:
+    """Plan (or resume) a run, execute its missing cells with a progress display, print the table and fairness."""
+    con = make_console()
+    store = open_store(args)
+    if getattr(args, "resume", None):
+        plan = suite_run.resumed_run(store, args.resume, args.timeout, args.isolation)
+    else:
+        over = Overrides(getattr(args, "workloads", None), getattr(args, "backends", None),
+                         getattr(args, "modes", None), getattr(args, "precisions", None), getattr(args, "epochs", None),
+                         getattr(args, "batch_size", None), getattr(args, "learning_rate", None),
+                         getattr(args, "device", "auto"))
+        plan = suite_run.new_run(store, args.suite, over, args.timeout, args.isolation, keyed=keyed)
+    if not args.quiet:
+        con.print(f"run {plan.run_id}: {len(plan.cells)} cells of suite {plan.suite.name!r} → {store.path}")
+    with progress_reporter(con, args.quiet, len(plan.cells)) as report:
+        records = suite_run.run(store, plan, report)
+    print_table([flatten(r, plan.run_id, plan.suite.name) for r in records],
+                f"run {plan.run_id} ({plan.suite.name})", con)
+    print_fairness(records, con, args.quiet)
+    return store, plan, records
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _, _, records = run_suite(args)
+    return 1 if any(r["status"] not in status.GOOD for r in records) else 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    con = make_console()
+    store = open_store(args)
+    workloads = list(args.workloads or OFFLINE_WORKLOADS)
+    for name in workloads:
+        get_workload(name)
+    names = list(args.backends or [b for b, info in all_backends().items() if info.installed])
+    for name in names:
+        if not get_backend(name).installed:
+            raise UsageError(f"backend {name!r} is not installed; install it with pip install -e '.[{name}]'")
+    rows = parity_check.check(names, workloads)
+    con.print(parity_table(rows))
+    store.add_parity(rows, git_state()["git_sha"])
+    failed = [r for r in rows if not r["ok"]]
+    con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
+    return 1 if failed else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    peak = cpu_peak(refresh=args.refresh)
+    make_console().print(f"CPU float32 GEMM peak: {peak['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s "
+                         f"({peak['method']}, measured {peak['measured_at']})")
+    return 0
