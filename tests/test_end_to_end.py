@@ -83,3 +83,20 @@ def test_records_carry_provenance_and_fairness_settings(smoke_db):
         settings = record["settings"]
         for key in ("threads", "mode", "precision", "layout", "compiled", "xla"):
             assert key in settings, (record["key"], key)
+
+
+def test_export_and_records_keep_the_shape_they_had_before_the_house_plan(smoke_db):
+    """Golden: the same three workloads run by the code before the layering refactor (tests/golden/)."""
+    from store import Store
+    from tests.export_shape import shape
+
+    golden = json.loads((REPO / "tests" / "golden" / "smoke_export_shape.json").read_text())
+    store = Store(smoke_db[0])
+    now = shape(store.records(store.latest_run_id()))
+    assert now["fields"] == golden["fields"]  # same export columns, same order
+    assert set(now["cells"]) == set(golden["cells"])
+    value_dependent = {"time_to_target_s"}  # empty until a cell reaches its target
+    for key, before in golden["cells"].items():
+        after = now["cells"][key]
+        assert set(after["export"]) ^ set(before["export"]) <= value_dependent, key
+        assert set(before["record"]) <= set(after["record"]), (key, set(before["record"]) - set(after["record"]))
