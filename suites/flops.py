@@ -9,9 +9,7 @@ autograd and XLA really compute (torch's FLOP counter agrees, tests/test_flops.p
 
 from __future__ import annotations
 
-import math
-
-from suites.layers import LSTM, Conv1D, Conv2D, Dense, Layer, Shape, TransformerEncoder
+from suites.layers import Layer, Shape
 from suites.params import layer_param_shapes
 from suites.spec import ModelSpec
 
@@ -20,28 +18,8 @@ FIRST_LAYER_MULTIPLIER = 2  # forward + weight gradient; nothing trainable below
 
 
 def layer_forward_flops(layer: Layer, in_shape: Shape, out_shape: Shape) -> int:
-    """Forward FLOPs of one layer for one sample."""
-    if isinstance(layer, Dense):
-        rows = math.prod(in_shape[:-1])
-        return 2 * rows * in_shape[-1] * layer.units
-    if isinstance(layer, Conv2D):
-        oh, ow, cout = out_shape
-        return 2 * oh * ow * cout * layer.kernel_size**2 * in_shape[-1]
-    if isinstance(layer, Conv1D):
-        t, cout = out_shape
-        return 2 * t * cout * layer.kernel_size * in_shape[-1]
-    if isinstance(layer, LSTM):
-        steps, width, h, total = in_shape[0], in_shape[-1], layer.units, 0
-        for _ in range(layer.num_layers):
-            total += 2 * steps * (width + h) * 4 * h
-            width = h
-        return total
-    if isinstance(layer, TransformerEncoder):
-        t, d, f = in_shape[0], layer.d_model, layer.ff_dim
-        projections = 2 * t * d * d * 4  # q, k, v, out
-        attention = 2 * t * t * d * 2  # scores and weighted values, all heads
-        return projections + attention + 2 * t * d * f * 2
-    return 0
+    """Forward FLOPs of one layer for one sample (the layer's own forward_flops)."""
+    return layer.forward_flops(in_shape, out_shape)
 
 
 def forward_flops(model: ModelSpec) -> int:
@@ -51,10 +29,13 @@ def forward_flops(model: ModelSpec) -> int:
 
 
 def train_flops(model: ModelSpec) -> int:
-    """FLOPs of one training step per sample: 3x each layer's forward, 2x for a first trainable Dense/convolution."""
+    """FLOPs of one training step per sample: 3x each layer's forward, 2x for a first trainable Dense/convolution.
+
+    "First" means no layer with parameters precedes it; which kinds qualify is each class's bottom_needs_no_input_grad.
+    """
     total, trainable_below = 0, False
     for layer, (i, o) in zip(model.layers, model.layer_shapes(), strict=True):
-        first = not trainable_below and isinstance(layer, Dense | Conv1D | Conv2D)
+        first = not trainable_below and layer.bottom_needs_no_input_grad
         total += (FIRST_LAYER_MULTIPLIER if first else TRAIN_MULTIPLIER) * layer_forward_flops(layer, i, o)
         trainable_below = trainable_below or bool(layer_param_shapes(layer, i))
     return total

@@ -10,6 +10,7 @@ Names are "<layer index>.<parameter>". Layouts follow Keras (channels-last):
              attn.out.kernel (heads, head_dim, D), attn.out.bias (D,), norm1/norm2.{scale,bias} (D,),
              ff1.kernel (D, F), ff1.bias (F,), ff2.kernel (F, D), ff2.bias (D,)
 The first Dense after a Flatten of a (H, W, C) tensor takes rows in H, W, C order.
+Each layer class defines its own layout (its param_shapes, suites/primitives/); the table above summarises them.
 """
 
 from __future__ import annotations
@@ -19,58 +20,15 @@ import re
 
 import numpy as np
 
-from suites.layers import (
-    LSTM,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Embedding,
-    Layer,
-    LayerNorm,
-    Shape,
-    TransformerEncoder,
-)
+from suites.layers import Layer, Shape
 from suites.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
 
 
 def layer_param_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:
-    """The parameters one layer owns, by local name, in the neutral layout."""
-    if isinstance(layer, Dense):
-        shapes: dict[str, Shape] = {"kernel": (in_shape[-1], layer.units)}
-        if layer.use_bias:
-            shapes["bias"] = (layer.units,)
-        return shapes
-    if isinstance(layer, Conv2D):
-        k = layer.kernel_size
-        return {"kernel": (k, k, in_shape[-1], layer.filters), "bias": (layer.filters,)}
-    if isinstance(layer, Conv1D):
-        return {"kernel": (layer.kernel_size, in_shape[-1], layer.filters), "bias": (layer.filters,)}
-    if isinstance(layer, Embedding):
-        return {"embeddings": (layer.vocab_size, layer.dim)}
-    if isinstance(layer, LSTM):
-        shapes, width, h = {}, in_shape[-1], layer.units
-        for k in range(layer.num_layers):
-            shapes[f"l{k}.kernel"] = (width, 4 * h)
-            shapes[f"l{k}.recurrent_kernel"] = (h, 4 * h)
-            shapes[f"l{k}.bias"] = (4 * h,)
-            width = h
-        return shapes
-    if isinstance(layer, LayerNorm):
-        return {"scale": (in_shape[-1],), "bias": (in_shape[-1],)}
-    if isinstance(layer, TransformerEncoder):
-        d, heads, hd, f = layer.d_model, layer.num_heads, layer.head_dim, layer.ff_dim
-        shapes = {}
-        for proj in ("query", "key", "value"):
-            shapes[f"attn.{proj}.kernel"] = (d, heads, hd)
-            shapes[f"attn.{proj}.bias"] = (heads, hd)
-        shapes.update({"attn.out.kernel": (heads, hd, d), "attn.out.bias": (d,),
-                       "norm1.scale": (d,), "norm1.bias": (d,),
-                       "ff1.kernel": (d, f), "ff1.bias": (f,), "ff2.kernel": (f, d), "ff2.bias": (d,),
-                       "norm2.scale": (d,), "norm2.bias": (d,)})
-        return shapes
-    return {}
+    """The parameters one layer owns, by local name, in the neutral layout (the layer's own param_shapes)."""
+    return layer.param_shapes(in_shape)
 
 
 def param_shapes(model: ModelSpec) -> dict[str, Shape]:

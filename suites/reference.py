@@ -1,8 +1,12 @@
-"""A float64 numpy forward pass of any ModelSpec: the independent reference each backend is proven against."""
+"""A float64 numpy forward pass of any ModelSpec: the independent reference each backend is proven against.
+
+One function per layer kind, `(layer, weights, x) -> y` in inference mode, listed in REFERENCE by the layer's kind.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -14,11 +18,7 @@ from suites.layers import (
     Conv1D,
     Conv2D,
     Dense,
-    Dropout,
     Embedding,
-    Flatten,
-    GlobalAveragePool1D,
-    GlobalMaxPool1D,
     Layer,
     LayerNorm,
     MaxPool1D,
@@ -139,42 +139,78 @@ def _transformer(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
     return norm(x + ff(x), "norm2")
 
 
+def _dense(layer: Dense, w: Weights, x: Array) -> Array:
+    return activate(layer.activation, x @ w["kernel"] + (w["bias"] if layer.use_bias else 0.0))
+
+
+def _maxpool2d(layer: MaxPool2D, w: Weights, x: Array) -> Array:
+    return _maxpool(x, layer.pool_size, layer.effective_stride, (1, 2))
+
+
+def _maxpool1d(layer: MaxPool1D, w: Weights, x: Array) -> Array:
+    return _maxpool(x, layer.pool_size, layer.effective_stride, (1,))
+
+
+def _flatten(layer: Layer, w: Weights, x: Array) -> Array:
+    return x.reshape(x.shape[0], -1)
+
+
+def _identity(layer: Layer, w: Weights, x: Array) -> Array:
+    return x
+
+
+def _activation(layer: Activation, w: Weights, x: Array) -> Array:
+    return activate(layer.name, x)
+
+
+def _global_max(layer: Layer, w: Weights, x: Array) -> Array:
+    return x.max(axis=1)
+
+
+def _global_mean(layer: Layer, w: Weights, x: Array) -> Array:
+    return x.mean(axis=1)
+
+
+def _embedding(layer: Embedding, w: Weights, x: Array) -> Array:
+    return w["embeddings"][x.astype(np.int64)]
+
+
+def _layernorm_layer(layer: LayerNorm, w: Weights, x: Array) -> Array:
+    return _layernorm(x, w["scale"], w["bias"], layer.eps)
+
+
+def _positional(layer: PositionalEncoding, w: Weights, x: Array) -> Array:
+    if layer.scale_input:
+        x = x * math.sqrt(x.shape[-1])
+    return x + sinusoidal_table(x.shape[1], x.shape[2])
+
+
+REFERENCE: dict[str, Callable[..., Array]] = {
+    "dense": _dense,
+    "conv2d": _conv2d,
+    "maxpool2d": _maxpool2d,
+    "flatten": _flatten,
+    "dropout": _identity,  # inference mode
+    "activation": _activation,
+    "embedding": _embedding,
+    "conv1d": _conv1d,
+    "maxpool1d": _maxpool1d,
+    "global_maxpool1d": _global_max,
+    "global_avgpool1d": _global_mean,
+    "lstm": _lstm,
+    "layernorm": _layernorm_layer,
+    "positional_encoding": _positional,
+    "transformer_encoder": _transformer,
+}
+"""Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py)."""
+
+
 def apply_layer(layer: Layer, w: Weights, x: Array) -> Array:
     """One layer in inference mode on a batch (float64, except embedding ids)."""
-    if isinstance(layer, Dense):
-        out = x @ w["kernel"] + (w["bias"] if layer.use_bias else 0.0)
-        return activate(layer.activation, out)
-    if isinstance(layer, Conv2D):
-        return _conv2d(layer, w, x)
-    if isinstance(layer, Conv1D):
-        return _conv1d(layer, w, x)
-    if isinstance(layer, MaxPool2D):
-        return _maxpool(x, layer.pool_size, layer.effective_stride, (1, 2))
-    if isinstance(layer, MaxPool1D):
-        return _maxpool(x, layer.pool_size, layer.effective_stride, (1,))
-    if isinstance(layer, Flatten):
-        return x.reshape(x.shape[0], -1)
-    if isinstance(layer, (Dropout,)):
-        return x
-    if isinstance(layer, Activation):
-        return activate(layer.name, x)
-    if isinstance(layer, Embedding):
-        return w["embeddings"][x.astype(np.int64)]
-    if isinstance(layer, GlobalMaxPool1D):
-        return x.max(axis=1)
-    if isinstance(layer, GlobalAveragePool1D):
-        return x.mean(axis=1)
-    if isinstance(layer, LSTM):
-        return _lstm(layer, w, x)
-    if isinstance(layer, LayerNorm):
-        return _layernorm(x, w["scale"], w["bias"], layer.eps)
-    if isinstance(layer, PositionalEncoding):
-        if layer.scale_input:
-            x = x * math.sqrt(x.shape[-1])
-        return x + sinusoidal_table(x.shape[1], x.shape[2])
-    if isinstance(layer, TransformerEncoder):
-        return _transformer(layer, w, x)
-    raise TypeError(f"reference has no rule for {type(layer).__name__}")
+    rule = REFERENCE.get(layer.kind)
+    if rule is None:
+        raise TypeError(f"reference has no rule for {type(layer).__name__}")
+    return rule(layer, w, x)
 
 
 def forward(model: ModelSpec, weights: Weights, x: Array) -> Array:

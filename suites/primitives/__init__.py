@@ -1,0 +1,1 @@
+"""The neutral layer primitives, grouped by family; import them from suites.layers."""

@@ -1,0 +1,91 @@
+"""Token embedding, pooling over time and the stacked LSTM: shapes, parameters and FLOPs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from suites.primitives.base import Primitive
+from suites.primitives.checks import Shape, positive, rank
+
+
+@dataclass(frozen=True)
+class Embedding(Primitive):
+    """Token-id lookup: (T,) int ids → (T, dim)."""
+
+    vocab_size: int
+    dim: int
+    kind: ClassVar[str] = "embedding"
+
+    def __post_init__(self) -> None:
+        positive("Embedding", "vocab_size", self.vocab_size)
+        positive("Embedding", "dim", self.dim)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        rank("Embedding", shape, 1, "token ids (T,)")
+        return (shape[0], self.dim)
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """embeddings (vocab, dim); a lookup, so no FLOPs."""
+        return {"embeddings": (self.vocab_size, self.dim)}
+
+
+@dataclass(frozen=True)
+class GlobalMaxPool1D(Primitive):
+    """Max over the time axis: (T, C) → (C,)."""
+
+    kind: ClassVar[str] = "global_maxpool1d"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        rank("GlobalMaxPool1D", shape, 2, "(T, C)")
+        return (shape[1],)
+
+
+@dataclass(frozen=True)
+class GlobalAveragePool1D(Primitive):
+    """Mean over the time axis: (T, C) → (C,)."""
+
+    kind: ClassVar[str] = "global_avgpool1d"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        rank("GlobalAveragePool1D", shape, 2, "(T, C)")
+        return (shape[1],)
+
+
+@dataclass(frozen=True)
+class LSTM(Primitive):
+    """Stacked LSTM over (T, F) with zero initial state; gates i, f, g, o; one bias per gate.
+
+    Its training step always counts 3x: the recurrence needs the state gradient even at the bottom.
+    """
+
+    units: int
+    num_layers: int = 1
+    return_sequences: bool = False
+    kind: ClassVar[str] = "lstm"
+
+    def __post_init__(self) -> None:
+        positive("LSTM", "units", self.units)
+        positive("LSTM", "num_layers", self.num_layers)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        rank("LSTM", shape, 2, "a sequence (T, F)")
+        return (shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """l<k>.kernel (in, 4H), l<k>.recurrent_kernel (H, 4H), l<k>.bias (4H,) per layer k; gate blocks i, f, g, o."""
+        shapes: dict[str, Shape] = {}
+        width, h = in_shape[-1], self.units
+        for k in range(self.num_layers):
+            shapes[f"l{k}.kernel"] = (width, 4 * h)
+            shapes[f"l{k}.recurrent_kernel"] = (h, 4 * h)
+            shapes[f"l{k}.bias"] = (4 * h,)
+            width = h
+        return shapes
+
+    def forward_flops(self, in_shape: Shape, out_shape: Shape) -> int:
+        steps, width, h, total = in_shape[0], in_shape[-1], self.units, 0
+        for _ in range(self.num_layers):
+            total += 2 * steps * (width + h) * 4 * h
+            width = h
+        return total
