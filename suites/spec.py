@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suites.errors import SpecError
-from suites.layers import LAYER_TYPES, Dropout, Layer, Shape, TransformerEncoder
+from suites.layers import LAYER_TYPES, Layer, Shape
 
 INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
@@ -65,14 +65,7 @@ class ModelSpec:
 
     def without_dropout(self) -> ModelSpec:
         """The same function with every dropout rate set to 0 (for element-wise parity of training steps)."""
-        layers: list[Layer] = []
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                layer = Dropout(0.0)
-            elif isinstance(layer, TransformerEncoder):
-                layer = dataclasses.replace(layer, dropout=0.0)
-            layers.append(layer)
-        return dataclasses.replace(self, layers=tuple(layers))
+        return dataclasses.replace(self, layers=tuple(layer.without_dropout() for layer in self.layers))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "input_dtype": self.input_dtype,
@@ -203,7 +196,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class Workload:
-    """A named model + task from a source article, with a smoke and a standard budget."""
+    """A named model + task from a source article, with a smoke and a standard budget.
+
+    `online` marks a workload whose data needs the network (downloaded once, then cached): it stays out of the
+    offline suites' "all".
+    """
 
     name: str
     description: str
@@ -214,10 +211,13 @@ class Workload:
     standard: Budget
     notes: str = ""
     tags: tuple[str, ...] = field(default=())
+    online: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             _fail("Workload", "name", f"an identifier, got {self.name!r}")
+        if not isinstance(self.online, bool):
+            _fail("Workload", "online", f"True or False, got {self.online!r}")
         out = self.model.output_shape
         if self.task.is_classification and len(out) != 1:
             _fail("Workload", "model", f"a classifier with one output axis, got output shape {out}")

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from harness.batching import epoch_batches, padded_chunks
-from suites.data import online
+from suites.data import offline, online
 from suites.data.download import DownloadError, RemoteFile, fetch
 from suites.data.registry import load_dataset
-from suites.data.text import OOV_ID, PAD_ID, build_vocab, encode
+from suites.data.text import OOV_ID, PAD_ID, TEXT_LEN, TEXT_VOCAB, TFIDF_FEATURES, build_vocab, encode
+from suites.registry import get_workload
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,14 @@ def test_rotten_tomatoes_ids_and_tfidf():
     tfidf = load_dataset("rotten_tomatoes_tfidf", 0, 0.2)
     assert tfidf.x_train.shape[1] == 1000
     assert np.array_equal(ids.y_test, tfidf.y_test)  # the same split
+
+
+def test_text_sizes_have_one_definition_that_loaders_and_workloads_share():
+    assert (offline.TEXT_LEN, offline.TEXT_VOCAB, online.TEXT_LEN, online.TEXT_VOCAB) == (TEXT_LEN, TEXT_VOCAB) * 2
+    for name in ("text_cnn", "text_transformer"):
+        model = get_workload(name).model
+        assert model.input_shape == (TEXT_LEN,) and model.layers[0].vocab_size == TEXT_VOCAB
+    assert get_workload("tfidf_mlp").model.input_shape == (TFIDF_FEATURES,) == (offline.TFIDF_FEATURES,)
 
 
 def test_diabetes_is_standardised_on_train():

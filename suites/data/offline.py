@@ -12,12 +12,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from suites.data.cache import memo_npz
 from suites.data.dataset import Dataset, split
-from suites.data.text import build_vocab, encode
+from suites.data.text import TEXT_LEN, TEXT_VOCAB, TFIDF_FEATURES, build_vocab, encode
 from suites.errors import UsageError
-
-TEXT_VOCAB = 8000
-TEXT_LEN = 48
-TFIDF_FEATURES = 1000
 
 
 def _package_dir(package: str, install_hint: str) -> Path:

@@ -11,8 +11,7 @@ import numpy as np
 
 from suites.data.dataset import Dataset
 from suites.data.download import RemoteFile, fetch
-from suites.data.offline import TEXT_LEN, TEXT_VOCAB
-from suites.data.text import build_vocab, encode
+from suites.data.text import TEXT_LEN, TEXT_VOCAB, build_vocab, encode
 
 _MNIST_BASE = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 MNIST_FILES = {

@@ -1,4 +1,4 @@
-"""Framework-free tokenisation: one vocabulary built on the training split, the same ids for every backend."""
+"""Framework-free text preprocessing: shared sizes, one train-split vocabulary, the same ids for every backend."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import numpy as np
 
 PAD_ID = 0
 OOV_ID = 1
+TEXT_VOCAB = 8000
+"""Vocabulary size of every token-id text dataset (ids 0 and 1 included); text workloads' Embedding size."""
+TEXT_LEN = 48
+"""Tokens per text sample (truncated or padded); text workloads' input length."""
+TFIDF_FEATURES = 1000
+"""TF-IDF vocabulary size of the rotten_tomatoes_tfidf dataset; tfidf_mlp's input width."""
 _TOKEN = re.compile(r"[a-z0-9']+")
 
 

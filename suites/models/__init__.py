@@ -1,1 +1,1 @@
-"""One file per model family; each exposes `workload() -> Workload`. The registry lists them by name."""
+"""One file per workload, each defining `workload() -> Workload` (and optionally ORDER); suites.registry finds them."""

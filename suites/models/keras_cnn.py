@@ -1,7 +1,9 @@
-"""Seed 000: the Keras CNN (conv32 → pool → conv64 → pool → conv64 → dense 64 → 10); MNIST offline, CIFAR-10 online."""
+"""Seed 000: the Keras CNN (conv32 → pool → conv64 → pool → conv64 → dense 64 → 10) on MNIST, offline."""
 
 from suites.layers import Conv2D, Dense, Flatten, MaxPool2D
 from suites.spec import Budget, ModelSpec, OptimizerSpec, QualityTarget, TaskSpec, Workload
+
+ORDER = 30  # position in listings and suites
 
 
 def model_for(input_shape: tuple[int, int, int]) -> ModelSpec:
@@ -22,11 +24,3 @@ def workload() -> Workload:
                     notes="The seed trains on CIFAR-10 (32×32×3): use keras_cnn_cifar10 with the network.",
                     tags=("image", "cnn"))
 
-
-def cifar10_workload() -> Workload:
-    """The seed's own dataset; needs the network once (then cached)."""
-    task = TaskSpec("cifar10", "cross_entropy", OptimizerSpec("adam", 1e-3), batch_size=128, epochs=10,
-                    test_fraction=1 / 6)
-    return Workload("keras_cnn_cifar10", "the seed 000 CNN on CIFAR-10 (download)", "seed 000",
-                    model_for((32, 32, 3)), task, smoke=Budget(1, train_limit=1024, eval_limit=512),
-                    standard=Budget(10), tags=("image", "cnn", "online"))

@@ -3,6 +3,8 @@
 from suites.layers import Dense
 from suites.spec import REGRESSION_METRICS, Budget, ModelSpec, OptimizerSpec, TaskSpec, Workload
 
+ORDER = 80  # position in listings and suites
+
 
 def workload() -> Workload:
     model = ModelSpec("linear_regression", (10,), (Dense(1),))

@@ -3,6 +3,8 @@
 from suites.layers import Conv2D, Dense, Flatten, MaxPool2D
 from suites.spec import Budget, ModelSpec, OptimizerSpec, QualityTarget, TaskSpec, Workload
 
+ORDER = 20  # position in listings and suites
+
 
 def workload() -> Workload:
     model = ModelSpec("mnist_cnn", (28, 28, 1), (

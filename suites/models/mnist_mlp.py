@@ -3,6 +3,8 @@
 from suites.layers import Dense, Dropout, Flatten
 from suites.spec import Budget, ModelSpec, OptimizerSpec, QualityTarget, TaskSpec, Workload
 
+ORDER = 10  # position in listings and suites
+
 
 def workload() -> Workload:
     model = ModelSpec("mnist_mlp", (28, 28, 1), (

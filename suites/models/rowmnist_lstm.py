@@ -3,6 +3,8 @@
 from suites.layers import LSTM, Dense
 from suites.spec import Budget, ModelSpec, OptimizerSpec, QualityTarget, TaskSpec, Workload
 
+ORDER = 40  # position in listings and suites
+
 
 def workload() -> Workload:
     model = ModelSpec("rowmnist_lstm", (28, 28), (LSTM(128, num_layers=2), Dense(10)))

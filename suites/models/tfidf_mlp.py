@@ -1,9 +1,10 @@
 """Seed 004: TF-IDF with 1000 features (scikit-learn) → a dense classifier."""
 
+from suites.data.text import TFIDF_FEATURES
 from suites.layers import Dense, Dropout
 from suites.spec import Budget, ModelSpec, OptimizerSpec, TaskSpec, Workload
 
-TFIDF_FEATURES = 1000
+ORDER = 70  # position in listings and suites
 
 
 def workload() -> Workload:
