@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suites.errors import SpecError, UsageError
-from suites.registry import OFFLINE_WORKLOADS, get_workload
+from suites.registry import get_workload, offline_workloads
 from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
@@ -17,13 +17,16 @@ _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "pre
 
 @dataclass(frozen=True)
 class Suite:
-    """A named selection of cells and their budget; modes map backend → mode list (absent: the backend default)."""
+    """A named selection of cells and their budget; modes map backend → mode list (absent: the backend default).
+
+    backends == () means every installed backend, in the backend registry's order (the planner resolves it).
+    """
 
     name: str
     description: str
     budget: str
     workloads: tuple[str, ...]
-    backends: tuple[str, ...]
+    backends: tuple[str, ...] = ()
     modes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     precisions: tuple[str, ...] = ("fp32",)
     timeout_s: float = 600.0
@@ -36,7 +39,8 @@ def suite_names() -> list[str]:
 
 
 def _list(path: Path, data: dict[str, object], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = data.get(key, list(default))
+    """The names under `key`; absent or "all" gives `default`."""
+    value = data.get(key, "all")
     if value == "all":
         return default
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
@@ -56,7 +60,7 @@ def parse_suite(path: Path) -> Suite:
     budget = data.get("budget", "smoke")
     if budget not in BUDGETS:
         raise SpecError(f"{path.name}: 'budget' must be one of {BUDGETS}, got {budget!r}")
-    workloads = _list(path, data, "workloads", OFFLINE_WORKLOADS)
+    workloads = _list(path, data, "workloads", offline_workloads())
     for name in workloads:
         try:
             get_workload(name)
@@ -77,7 +81,7 @@ def parse_suite(path: Path) -> Suite:
     return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency),
                  description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
-                 backends=_list(path, data, "backends", ("torch", "tensorflow", "jax")),
+                 backends=_list(path, data, "backends", ()),
                  modes={k: tuple(v) for k, v in modes.items()},
                  precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
                  memory_limit_mb=limit)

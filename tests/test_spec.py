@@ -6,10 +6,26 @@ import numpy as np
 import pytest
 
 from suites.errors import SpecError
-from suites.layers import LAYER_TYPES, Conv2D, Dense, Dropout, Flatten, MaxPool2D, TransformerEncoder
+from suites.flops import FIRST_LAYER_MULTIPLIER, TRAIN_MULTIPLIER, forward_flops, train_flops
+from suites.layers import (
+    LAYER_KINDS,
+    LAYER_TYPES,
+    LSTM,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalMaxPool1D,
+    MaxPool2D,
+    TransformerEncoder,
+)
 from suites.params import check_weights, init_weights, param_count, param_shapes
+from suites.reference import REFERENCE
 from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec, spec_hash
+from suites.suite import load_suite
 
 
 @pytest.mark.parametrize(("make", "fragment"), [
@@ -83,3 +99,36 @@ def test_without_dropout_zeroes_every_rate():
 
 def test_every_primitive_has_a_tag():
     assert len(LAYER_TYPES) == 15
+    assert LAYER_KINDS == tuple(LAYER_TYPES) and all(LAYER_TYPES[k].kind == k for k in LAYER_KINDS)
+
+
+def test_the_reference_has_one_rule_per_layer_kind():
+    assert set(REFERENCE) == set(LAYER_KINDS)
+
+
+@pytest.mark.parametrize(("layers", "input_shape", "first_counts_twice"), [
+    ((Dense(8), Dense(2)), (5,), True),  # nothing trainable below the first Dense: no input gradient
+    ((Flatten(), Dense(2)), (3, 3, 1), True),  # a parameter-free layer below does not change that
+    ((LSTM(4), Dense(2)), (6, 3), False),  # the recurrence needs the state gradient even at the bottom
+])
+def test_train_flops_count_a_bottom_matmul_twice(layers, input_shape, first_counts_twice):
+    model = ModelSpec("m", input_shape, layers)
+    shapes = model.layer_shapes()
+    per_layer = [layer.forward_flops(i, o) for layer, (i, o) in zip(model.layers, shapes, strict=True)]
+    bottom = next(k for k, f in enumerate(per_layer) if f)
+    multipliers = [TRAIN_MULTIPLIER] * len(per_layer)
+    if first_counts_twice:
+        multipliers[bottom] = FIRST_LAYER_MULTIPLIER
+    assert forward_flops(model) == sum(per_layer)
+    assert train_flops(model) == sum(m * f for m, f in zip(multipliers, per_layer, strict=True))
+
+
+def test_a_matmul_above_an_embedding_needs_its_input_gradient():
+    model = ModelSpec("m", (10,), (Embedding(50, 8), Conv1D(4, 3), GlobalMaxPool1D(), Dense(2)), input_dtype="int32")
+    assert model.layers[0].param_shapes((10,)) == {"embeddings": (50, 8)}
+    assert train_flops(model) == TRAIN_MULTIPLIER * forward_flops(model)
+
+
+def test_suites_leave_backends_to_the_planner():
+    smoke = load_suite("smoke")
+    assert smoke.backends == () and smoke.workloads == OFFLINE_WORKLOADS  # (): every installed backend
