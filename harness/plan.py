@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import PRECISIONS
-from backends.registry import check_mode, get_backend
+from backends.registry import all_backends, check_mode, get_backend
 from harness.cell import Cell
 from suites.errors import UsageError
 from suites.registry import get_workload
@@ -29,7 +29,8 @@ class Overrides:
 def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:
     """Cells in workload-major order; unknown names raise UsageError before any cell runs."""
     workloads = over.workloads or suite.workloads
-    backends = over.backends or suite.backends
+    installed = tuple(name for name, info in all_backends().items() if info.installed)
+    backends = over.backends or suite.backends or installed  # a suite's () means every installed backend
     precisions = over.precisions or suite.precisions
     for name in workloads:
         get_workload(name)
