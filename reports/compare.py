@@ -9,20 +9,9 @@ import numpy as np
 from scipy import stats
 
 from reports.flat import dig, flatten
+from reports.metrics import Metric, compared
 
 ALPHA = 0.05
-METRICS = (  # (flat field, raw-trials path in the record or None, higher is better)
-    ("train_samples_per_s", ("timing", "train", "raw"), True),
-    ("infer_samples_per_s", ("timing", "infer", "raw"), True),
-    ("latency_ms_p50", ("timing", "latency_ms", "1", "raw_ms"), False),
-    ("latency_ms_p99", None, False),
-    ("host_peak_bytes", None, False),
-    ("device_peak_bytes", None, False),
-    ("accuracy", None, True),
-    ("f1_macro", None, True),
-    ("r2", None, True),
-    ("mfu", None, True),
-)
 
 
 def raw_trials(record: dict[str, Any], path: tuple[str, ...] | None) -> list[float]:
@@ -48,14 +37,13 @@ def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def _entry(metric: str, higher: bool, path: tuple[str, ...] | None, cur: dict[str, Any],
-           ref: dict[str, Any] | None) -> dict[str, Any]:
-    value, base = cur["row"].get(metric), ref["row"].get(metric) if ref else None
-    out: dict[str, Any] = {"metric": metric, "value": value, "baseline": base, "ratio": None, "ci_low": None,
+def _entry(metric: Metric, cur: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
+    value, base = cur["row"].get(metric.field), ref["row"].get(metric.field) if ref else None
+    out: dict[str, Any] = {"metric": metric.field, "value": value, "baseline": base, "ratio": None, "ci_low": None,
                            "ci_high": None, "p_value": None, "significant": None, "better": None}
     if value is None or base is None or base == 0:
         return out
-    cur_raw, ref_raw = raw_trials(cur["record"], path), raw_trials(ref["record"], path)
+    cur_raw, ref_raw = raw_trials(cur["record"], metric.raw), raw_trials(ref["record"], metric.raw)
     if cur_raw and ref_raw:
         out["ratio"], out["ci_low"], out["ci_high"] = ratio_ci(cur_raw, ref_raw)
         out["p_value"] = significance(cur_raw, ref_raw)
@@ -63,7 +51,7 @@ def _entry(metric: str, higher: bool, path: tuple[str, ...] | None, cur: dict[st
     else:
         out["ratio"] = value / base
     if out["ratio"] is not None and out["ratio"] != 1.0:
-        out["better"] = (out["ratio"] > 1) == higher
+        out["better"] = (out["ratio"] > 1) == metric.higher_is_better
     return out
 
 
@@ -81,7 +69,7 @@ def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[d
         refs = [c for c in cells if c["row"]["workload"] == row["workload"] and c["row"]["backend"] == baseline]
         same_precision = [c for c in refs if c["row"]["precision"] == row["precision"]]  # bf16 against bf16
         ref = (same_precision or refs or [None])[0]
-        metrics = [_entry(metric, higher, path, cell, ref) for metric, path, higher in METRICS]
+        metrics = [_entry(metric, cell, ref) for metric in compared()]
         out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
                     "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})
     return out
@@ -96,7 +84,7 @@ def compare_runs(current: Sequence[dict[str, Any]], previous: Sequence[dict[str,
         if cell["row"]["status"] != "ok" or key not in old:
             out.append({"key": key, "status": cell["row"]["status"], "metrics": [], "new": key not in old})
             continue
-        metrics = [_entry(m, higher, path, cell, old[key]) for m, path, higher in METRICS]
+        metrics = [_entry(metric, cell, old[key]) for metric in compared()]
         out.append({"key": key, "status": "ok", "metrics": metrics, "new": False})
     return out
 
@@ -104,7 +92,7 @@ def compare_runs(current: Sequence[dict[str, Any]], previous: Sequence[dict[str,
 def best_values(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], float]:
     """(workload, metric) → the best value among the compared cells."""
     best: dict[tuple[str, str], float] = {}
-    higher = {m: h for m, _, h in METRICS}
+    higher = {m.field: m.higher_is_better for m in compared()}
     for row in rows:
         for m in row["metrics"]:
             if m["value"] is None:

@@ -9,27 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from reports.compare import best_values
-
-SHOWN = (  # (metric, header, format)
-    ("train_samples_per_s", "train/s", "{:,.0f}"),
-    ("infer_samples_per_s", "infer/s", "{:,.0f}"),
-    ("latency_ms_p50", "p50 ms", "{:.3f}"),
-    ("latency_ms_p99", "p99 ms", "{:.3f}"),
-    ("host_peak_bytes", "host MiB", None),
-    ("device_peak_bytes", "dev MiB", None),
-    ("accuracy", "acc", "{:.3f}"),
-    ("f1_macro", "F1", "{:.3f}"),
-    ("r2", "R²", "{:.3f}"),
-    ("mfu", "MFU", "{:.2%}"),
-)
-
-
-def fmt_value(metric: str, fmt: str | None, value: Any) -> str:
-    if value is None:
-        return "–"
-    if metric.endswith("_bytes"):
-        return f"{value / 2**20:,.0f}"
-    return fmt.format(value) if fmt else str(value)
+from reports.metrics import COMPARE, RUNS, Metric, shown
 
 
 def fmt_ratio(m: dict[str, Any], baseline: bool) -> str:
@@ -50,8 +30,8 @@ def _metric(row: dict[str, Any], name: str) -> dict[str, Any]:
     return next(m for m in row["metrics"] if m["metric"] == name)
 
 
-def _visible(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
-    return [s for s in SHOWN if any(_metric(r, s[0])["value"] is not None for r in rows)]
+def _visible(rows: Sequence[dict[str, Any]]) -> list[Metric]:
+    return [m for m in shown(COMPARE) if any(_metric(r, m.field)["value"] is not None for r in rows)]
 
 
 def backend_tables(rows: Sequence[dict[str, Any]], baseline: str) -> list[Table]:
@@ -60,17 +40,17 @@ def backend_tables(rows: Sequence[dict[str, Any]], baseline: str) -> list[Table]
     tables = []
     for workload in dict.fromkeys(r["workload"] for r in rows):
         group = [r for r in rows if r["workload"] == workload]
-        shown = _visible(group)
+        columns = _visible(group)
         table = Table(title=f"{workload} — ratios to {baseline} with 95 % CI (~ = not significant)")
         table.add_column("backend/mode")
-        for _, header, _ in shown:
-            table.add_column(header, justify="right")
+        for metric in columns:
+            table.add_column(metric.header, justify="right")
         for row in group:
             cells = [f"{row['backend']}/{row['mode']}"]
-            for metric, _, fmt in shown:
-                m = _metric(row, metric)
-                text = fmt_value(metric, fmt, m["value"])
-                if m["value"] is not None and best.get((workload, metric)) == m["value"] and len(group) > 1:
+            for metric in columns:
+                m = _metric(row, metric.field)
+                text = metric.text(m["value"], COMPARE)
+                if m["value"] is not None and best.get((workload, metric.field)) == m["value"] and len(group) > 1:
                     text = f"[bold green]{text}[/bold green]"
                 ratio = fmt_ratio(m, row["is_baseline"])
                 cells.append(f"{text}\n[dim]{ratio}[/dim]" if ratio else text)
@@ -85,16 +65,16 @@ def backend_markdown(rows: Sequence[dict[str, Any]], baseline: str) -> str:
     parts = []
     for workload in dict.fromkeys(r["workload"] for r in rows):
         group = [r for r in rows if r["workload"] == workload]
-        shown = _visible(group)
+        columns = _visible(group)
         parts.append(f"### {workload} (ratios to {baseline}, 95 % CI; ~ not significant)\n")
-        parts.append("| backend/mode | " + " | ".join(h for _, h, _ in shown) + " |")
-        parts.append("|---|" + "---:|" * len(shown))
+        parts.append("| backend/mode | " + " | ".join(m.header for m in columns) + " |")
+        parts.append("|---|" + "---:|" * len(columns))
         for row in group:
             cells = []
-            for metric, _, fmt in shown:
-                m = _metric(row, metric)
-                text = fmt_value(metric, fmt, m["value"])
-                if m["value"] is not None and best.get((workload, metric)) == m["value"] and len(group) > 1:
+            for metric in columns:
+                m = _metric(row, metric.field)
+                text = metric.text(m["value"], COMPARE)
+                if m["value"] is not None and best.get((workload, metric.field)) == m["value"] and len(group) > 1:
                     text = f"**{text}**"
                 ratio = fmt_ratio(m, row["is_baseline"])
                 cells.append(f"{text} {ratio}".strip())
@@ -117,21 +97,22 @@ def runs_table(rows: Sequence[dict[str, Any]], current: str, previous: str) -> T
     """The same cells of two runs: new value, ratio new/old with CI, and whether it improved or regressed."""
     table = Table(title=f"run {current} against {previous} (ratio new/old, 95 % CI; ~ not significant)")
     table.add_column("cell")
-    for _, header, _ in SHOWN[:5] + SHOWN[6:8]:
-        table.add_column(header, justify="right")
+    columns = shown(RUNS)
+    for metric in columns:
+        table.add_column(metric.header, justify="right")
     for row in rows:
         if not row["metrics"]:
             table.add_row(row["key"], f"[yellow]{'new cell' if row['new'] else row['status']}[/yellow]")
             continue
         cells = [row["key"]]
-        for metric, _, fmt in SHOWN[:5] + SHOWN[6:8]:
-            m = _metric(row, metric)
+        for metric in columns:
+            m = _metric(row, metric.field)
             verdict = run_verdict(m)
             color = "red" if verdict == "REGRESSED" else "green" if verdict == "improved" else "dim"
             ratio = fmt_ratio(m, False)
             note = f"{ratio} {verdict}" if verdict in ("improved", "REGRESSED") else ratio
-            cells.append(f"{fmt_value(metric, fmt, m['value'])}\n[{color}]{note}[/{color}]"
-                         if ratio else fmt_value(metric, fmt, m["value"]))
+            text = metric.text(m["value"], RUNS)
+            cells.append(f"{text}\n[{color}]{note}[/{color}]" if ratio else text)
         table.add_row(*cells)
     return table
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from common.stats import cv
 from reports.compare import raw_trials, significance
 from reports.flat import flatten
+from reports.metrics import Metric, watched
 
 K_NOISE = 4.0
 MIN_HISTORY = 2
@@ -28,42 +29,18 @@ MIN_HISTORY = 2
 ALPHA = 0.05
 
 
-@dataclass(frozen=True)
-class Watched:
-    """A metric the nightly watches: direction, threshold floor (relative, or absolute for scores), raw trials."""
-
-    metric: str
-    higher_is_better: bool
-    floor: float
-    absolute: bool = False
-    raw_path: tuple[str, ...] | None = None
-
-
-WATCHED = (
-    Watched("train_samples_per_s", True, 0.10, raw_path=("timing", "train", "raw")),
-    Watched("infer_samples_per_s", True, 0.10, raw_path=("timing", "infer", "raw")),
-    Watched("latency_ms_p50", False, 0.15, raw_path=("timing", "latency_ms", "1", "raw_ms")),
-    Watched("host_peak_bytes", False, 0.10),  # RSS moves ±5 % run to run (allocator, XLA compile buffers)
-    Watched("accuracy", True, 0.02, absolute=True),
-    Watched("r2", True, 0.02, absolute=True),
-)
-
-
-def _cv(values: Sequence[float]) -> float:
-    arr = np.asarray(values, float)
-    return float(arr.std(ddof=1) / arr.mean()) if len(arr) > 1 and arr.mean() else 0.0
-
-
 def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
     """Relative noise of a cell's metric: max of the history's CV (between processes) and the trials' CVs (within
     one). Deliberately not a robust spread: per-process modes (a batch-1 latency at 0.2 or 0.4 ms depending on where
     the threads land) are the noise a nightly must not flag, and a median absolute deviation would hide them."""
-    return max([_cv(t) for t in trials if len(t) > 1] + [_cv(history)], default=0.0)
+    return max([cv(t) for t in trials if len(t) > 1] + [cv(history)], default=0.0)
 
 
-def judge(watch: Watched, current: float, history: Sequence[float], trials_now: Sequence[float],
+def judge(watch: Metric, current: float, history: Sequence[float], trials_now: Sequence[float],
           trials_prev: Sequence[float]) -> dict[str, Any]:
     """One cell metric's verdict against its history; `regress_at` is the change beyond which it is a regression."""
+    if watch.floor is None:
+        raise ValueError(f"metric {watch.field!r} is not watched: give it a floor in reports/metrics.py")
     baseline = float(np.median(history))
     if watch.absolute:
         change, threshold = current - baseline, max(watch.floor, K_NOISE * float(np.std(history)))
@@ -86,7 +63,7 @@ def judge(watch: Watched, current: float, history: Sequence[float], trials_now: 
     verdict = "regression" if worse else "improvement" if better else "ok"
     if len(history) < MIN_HISTORY:
         verdict = "baseline"  # one earlier run says nothing about how much this cell moves between processes
-    return {"metric": watch.metric, "current": current, "baseline": baseline, "change_rel": change,
+    return {"metric": watch.field, "current": current, "baseline": baseline, "change_rel": change,
             "threshold_rel": threshold, "regress_at": regress_at, "verdict": verdict, "p_value": p_value,
             "history_n": len(history)}
 
@@ -104,18 +81,18 @@ def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[
             continue
         row = flatten(record)
         previous = [p[key] for p in past if key in p]
-        for watch in WATCHED:
-            value = row.get(watch.metric)
+        for watch in watched():
+            value = row.get(watch.field)
             if value is None:
                 continue
-            values = [v for v in (flatten(p).get(watch.metric) for p in previous) if v is not None]
+            values = [v for v in (flatten(p).get(watch.field) for p in previous) if v is not None]
             if not values:
-                out.append({"key": key, "metric": watch.metric, "current": value, "baseline": None,
+                out.append({"key": key, "metric": watch.field, "current": value, "baseline": None,
                             "change_rel": None, "threshold_rel": None, "verdict": "new", "p_value": None,
                             "history_n": 0})
                 continue
-            prev_trials = raw_trials(previous[-1], watch.raw_path) if previous else []
-            out.append({"key": key, **judge(watch, value, values, raw_trials(record, watch.raw_path), prev_trials)})
+            prev_trials = raw_trials(previous[-1], watch.raw) if previous else []
+            out.append({"key": key, **judge(watch, value, values, raw_trials(record, watch.raw), prev_trials)})
     return out
 
 
@@ -128,6 +105,6 @@ def history_series(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]
                 continue
             row = flatten(record)
             point = {"run_id": info["run_id"], "started_at": info["started_at"]}
-            point.update({w.metric: row.get(w.metric) for w in WATCHED})
+            point.update({m.field: row.get(m.field) for m in watched()})
             series.setdefault(record["key"], []).append(point)
     return series

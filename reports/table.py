@@ -8,30 +8,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-_COLUMNS = (  # (header, field, format, higher is better)
-    ("train/s", "train_samples_per_s", "{:,.0f}", True),
-    ("±CI", None, None, None),
-    ("infer/s", "infer_samples_per_s", "{:,.0f}", True),
-    ("p50 ms", "latency_ms_p50", "{:.2f}", False),
-    ("compile s", "compile_s", "{:.2f}", False),
-    ("acc", "accuracy", "{:.3f}", True),
-    ("F1", "f1_macro", "{:.3f}", True),
-    ("R²", "r2", "{:.3f}", True),
-    ("host MiB", "host_peak_bytes", None, False),
-)
+from reports.metrics import RUN_TABLE, Metric, shown
 
 
-def _fmt(field: str, fmt: str | None, value: Any) -> str:
-    if value is None:
-        return "–"
-    if field == "host_peak_bytes":
-        return f"{value / 2**20:,.0f}"
-    return fmt.format(value) if fmt else str(value)
+def _columns() -> list[Metric]:
+    """The run table's metrics in table order, memory last."""
+    return sorted(shown(RUN_TABLE), key=lambda m: m.unit == "bytes")
 
 
-def _ci(row: dict[str, Any]) -> str:
-    lo, hi, mid = row.get("train_samples_per_s_ci_low"), row.get("train_samples_per_s_ci_high"), row.get(
-        "train_samples_per_s")
+def _ci(row: dict[str, Any], field: str) -> str:
+    """The CI's half-width relative to the value: '±12%'."""
+    lo, hi, mid = row.get(f"{field}_ci_low"), row.get(f"{field}_ci_high"), row.get(field)
     if lo is None or hi is None or not mid:
         return "–"
     return f"±{(hi - lo) / 2 / mid * 100:.0f}%"
@@ -40,28 +27,33 @@ def _ci(row: dict[str, Any]) -> str:
 def comparison_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
     """A table of flat rows; per workload the best value of each column is bold."""
     table = Table(title=title, show_lines=False)
-    for header in ("workload", "backend", "mode", "status", *(c[0] for c in _COLUMNS)):
-        table.add_column(header, justify="left" if header in ("workload", "backend", "mode", "status") else "right")
+    columns = _columns()
+    for header in ("workload", "backend", "mode", "status"):
+        table.add_column(header, justify="left")
+    for metric in columns:
+        table.add_column(metric.header, justify="right")
+        if RUN_TABLE in metric.ci_in:
+            table.add_column("±CI", justify="right")
     by_workload: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_workload.setdefault(row["workload"], []).append(row)
     for workload, group in by_workload.items():
         best = {}
-        for _, field, _, higher in _COLUMNS:
-            values = [r[field] for r in group if field and r.get(field) is not None and r["status"] == "ok"]
-            if field and len(values) > 1:
-                best[field] = max(values) if higher else min(values)
+        for metric in columns:
+            values = [r[metric.field] for r in group if r.get(metric.field) is not None and r["status"] == "ok"]
+            if len(values) > 1:
+                best[metric.field] = max(values) if metric.higher_is_better else min(values)
         for i, row in enumerate(group):
             mode = row["mode"] if row.get("precision") in (None, "fp32") else f"{row['mode']} {row['precision']}"
             cells = [workload if i == 0 else "", row["backend"], mode,
                      row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/red]"]
-            for _, field, fmt, _ in _COLUMNS:
-                if field is None:
-                    cells.append(_ci(row))
-                    continue
-                text = _fmt(field, fmt, row.get(field))
-                cells.append(f"[bold green]{text}[/bold green]" if field in best and row.get(field) == best[field]
+            for metric in columns:
+                value = row.get(metric.field)
+                text = metric.text(value, RUN_TABLE)
+                cells.append(f"[bold green]{text}[/bold green]" if metric.field in best and value == best[metric.field]
                              else text)
+                if RUN_TABLE in metric.ci_in:
+                    cells.append(_ci(row, metric.field))
             table.add_row(*cells)
         table.add_section()
     return table

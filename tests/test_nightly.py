@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from reports import metrics
+from reports.regressions import judge, noise
 from store import Store
-from reports.regressions import WATCHED, judge, noise
 
 REPO = Path(__file__).resolve().parent.parent
-THROUGHPUT = next(w for w in WATCHED if w.metric == "train_samples_per_s")
+THROUGHPUT = metrics.get("train_samples_per_s")
 
 
 def test_noise_takes_the_larger_of_history_and_trials():
@@ -50,9 +51,14 @@ def test_a_very_noisy_cell_still_catches_a_tenfold_slowdown():
     slow = judge(THROUGHPUT, 100.0, [1000.0, 1000.0], [90.0, 100.0, 110.0, 95.0, 105.0], noisy)
     assert slow["threshold_rel"] > 1.0 and slow["verdict"] == "regression"
     assert slow["regress_at"] == pytest.approx(1 / (1 + slow["threshold_rel"]) - 1)
-    latency = next(w for w in WATCHED if w.metric == "latency_ms_p50")
+    latency = metrics.get("latency_ms_p50")
     up = judge(latency, 10.0, [1.0, 1.0], [9.0, 10.0, 11.0, 10.5, 9.5], [0.7, 1.3, 1.0, 1.4, 0.6])
     assert up["verdict"] == "regression" and up["regress_at"] == pytest.approx(up["threshold_rel"])
+
+
+def test_an_unwatched_metric_cannot_be_judged():
+    with pytest.raises(ValueError, match="not watched"):
+        judge(metrics.get("latency_ms_p99"), 1.0, [1.0, 1.0], [], [])
 
 
 def test_overlapping_trials_are_not_a_regression_even_past_the_floor():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from common.stats import percentiles_ms, summarize
+from common.stats import cv, percentiles_ms, summarize
+from reports.regressions import noise
 
 
 def test_summary_of_known_samples():
@@ -28,3 +29,14 @@ def test_percentiles_in_ms():
     p = percentiles_ms(list(np.linspace(0.001, 0.1, 100)))
     assert p["p50"] == pytest.approx(50.5, rel=1e-3)
     assert p["p99"] > p["p90"] > p["p50"]
+
+
+def test_cv_is_sample_std_over_mean_and_zero_when_undefined():
+    assert cv([90.0, 100.0, 110.0]) == pytest.approx(0.1)
+    assert cv([]) == cv([5.0]) == cv([-1.0, 1.0]) == 0.0
+
+
+def test_the_nightly_noise_is_the_common_cv():
+    """reports.regressions has no CV of its own: its noise is common.stats.cv of the history or the trials."""
+    assert noise([90.0, 100.0, 110.0], [[100.0, 100.0]]) == cv([90.0, 100.0, 110.0])
+    assert noise([100.0, 100.0], [[50.0, 150.0]]) == cv([50.0, 150.0])
