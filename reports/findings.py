@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports import plots
 from reports.flat import dig
-from reports.html_format import _backend_key, _cell, _num, _ok, _workload
+from reports.formats import num
+from reports.html_format import _cell, _ok, _workload, cell_label
+from reports.palette import backend_key
 
 
 def workload_findings(workload: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -19,16 +20,16 @@ def workload_findings(workload: str, records: list[dict[str, Any]]) -> dict[str,
     if len(train) >= 2:
         (fast, rf), (slow, rs) = train[0], train[-1]
         overlap = (dig(rf, "timing", "train", "ci_low") or fast) <= (dig(rs, "timing", "train", "ci_high") or slow)
-        parts.append(f"{plots.cell_label(rf)} trains {fast / slow:.1f}× faster than {plots.cell_label(rs)} "
-                     f"({_num(fast)} vs {_num(slow)} samples/s{'; CIs overlap' if overlap else ''})")
+        parts.append(f"{cell_label(rf)} trains {fast / slow:.1f}× faster than {cell_label(rs)} "
+                     f"({num(fast)} vs {num(slow)} samples/s{'; CIs overlap' if overlap else ''})")
         facts["fastest_train"] = _cell(rf).get("backend")
     elif train:
-        parts.append(f"only {plots.cell_label(train[0][1])} trained ({_num(train[0][0])} samples/s)")
+        parts.append(f"only {cell_label(train[0][1])} trained ({num(train[0][0])} samples/s)")
     infer = sorted(((r["timing"]["infer"]["median"], r) for r in ok if dig(r, "timing", "infer", "median")),
                    key=lambda p: -p[0])
     if len(infer) >= 2:
         (fast, rf), (second, _) = infer[0], infer[1]
-        parts.append(f"{plots.cell_label(rf)} infers fastest ({_num(fast)} samples/s, {fast / second:.1f}× the next)")
+        parts.append(f"{cell_label(rf)} infers fastest ({num(fast)} samples/s, {fast / second:.1f}× the next)")
         facts["fastest_infer"] = _cell(rf).get("backend")
     for metric, name, scale, unit in (("accuracy", "accuracy", 100, "points"), ("r2", "R²", 1, "")):
         scored = sorted(((r["quality"][metric], r) for r in ok if dig(r, "quality", metric) is not None),
@@ -41,13 +42,13 @@ def workload_findings(workload: str, records: list[dict[str, Any]]) -> dict[str,
             if fmt(hi) == fmt(lo):
                 parts.append(f"every backend reaches {name} {fmt(hi)}")
             else:
-                parts.append(f"{name} spread {amount} ({plots.cell_label(rh)} {fmt(hi)} … "
-                             f"{plots.cell_label(rl)} {fmt(lo)})")
+                parts.append(f"{name} spread {amount} ({cell_label(rh)} {fmt(hi)} … "
+                             f"{cell_label(rl)} {fmt(lo)})")
             facts["spread"] = (name, spread, unit)
             break
     failed = [r for r in records if r.get("status") != "ok"]
     facts["text"] = "; ".join(parts) + "." if parts else "no finished cells."
-    facts["not_ok"] = ", ".join(f"{plots.cell_label(r)} ({r.get('status')})" for r in failed)
+    facts["not_ok"] = ", ".join(f"{cell_label(r)} ({r.get('status')})" for r in failed)
     return facts
 
 
@@ -62,7 +63,7 @@ def run_findings(per_workload: list[dict[str, Any]], records: list[dict[str, Any
             if facts.get(key):
                 wins[facts[key]] = wins.get(facts[key], 0) + 1
         if wins:
-            ranked = sorted(wins.items(), key=lambda kv: (-kv[1], _backend_key(kv[0])))
+            ranked = sorted(wins.items(), key=lambda kv: (-kv[1], backend_key(kv[0])))
             if len(ranked) == 1:
                 text = f"{ranked[0][0]} {verb} in {ranked[0][1]} of {n} workloads."
             else:
