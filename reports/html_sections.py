@@ -21,6 +21,7 @@ TREND = "train_samples_per_s"
 
 
 def parity(parity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored parity check: each pair's parameter counts and output/loss differences; None when none is stored."""
     if not parity:
         return None
     rows = []
@@ -73,6 +74,7 @@ def fairness(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]],
 
 
 def environment(run: dict[str, Any], records: list[dict[str, Any]], palette: Palette) -> dict[str, Any]:
+    """Machine, packages, each backend's version, device and threads, the MFU peak, the run's isolation."""
     prov = run.get("provenance") or {}
     machine = prov.get("machine") or next((r["machine"] for r in records if r.get("machine")), {})
     packages = prov.get("packages") or next((r["packages"] for r in records if r.get("packages")), {})
@@ -101,6 +103,7 @@ def environment(run: dict[str, Any], records: list[dict[str, Any]], palette: Pal
 
 
 def failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every cell that did not finish ok, with the tail of its traceback."""
     out = []
     for r in records:
         if r.get("status") == "ok":
@@ -115,7 +118,9 @@ def failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
-             history: dict[str, list[dict[str, Any]]] | None) -> dict[str, Any] | None:
+            history: dict[str, list[dict[str, Any]]] | None) -> dict[str, Any] | None:
+    """The nightly verdicts (regressions first), written as the metric table writes each metric, and each cell's
+    TREND over runs; None when the report has neither."""
     if verdicts is None and history is None:
         return None
     rows = []

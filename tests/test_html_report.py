@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from store import Store
 from reports.html import render_report
+from store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -145,6 +145,32 @@ def test_autoescape(run_data: tuple[dict[str, Any], list[dict[str, Any]]]) -> No
     evil[0]["error"]["message"] = "<script>alert(1)</script>"
     page = render_report(info, evil)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def _tiny(backend: str) -> dict[str, Any]:
+    """A hand-written ok cell of a classification workload (enough for the summary, table and charts)."""
+    train = {"median": 1000.0, "ci_low": 900.0, "ci_high": 1100.0, "raw": [900.0, 1000.0, 1100.0]}
+    return {"cell": {"workload": "w", "backend": backend, "mode": "m", "precision": "fp32"},
+            "key": f"w/{backend}/m/fp32", "status": "ok", "error": None, "quality": {"accuracy": 0.5, "f1_macro": 0.4},
+            "timing": {"train": train, "infer": train, "compile_s": 0.1},
+            "memory": {"host_peak_bytes": 2**20, "device_peak_bytes": None, "device_peak_reason": "CPU run"}}
+
+
+def test_backends_in_registry_order_then_alphabetically_with_palette_colours() -> None:
+    """Legend, summary columns and table rows: registry backends first, others (old records) after, A to Z; one
+    colour each from the palette, in that order (not hard-coded per framework)."""
+    from reports.palette import PALETTE, registered
+
+    known = registered()
+    page = render_report({"run_id": "r"}, [_tiny(b) for b in ("zeta", known[-1], known[0], "alpha")])
+    legend = re.findall(r'<span class="swatch" style="background: (#[0-9a-f]+)"></span>([a-z]+)</span>', page)
+    expected = [known[0], known[-1], "alpha", "zeta"]
+    assert [name for _, name in legend] == expected
+    places = [0, len(known) - 1, len(known), len(known) + 1]  # the place of each in registry + A-to-Z order
+    assert [colour for colour, _ in legend] == [PALETTE[i % len(PALETTE)] for i in places]
+    table = page[page.index('id="w-w"'):]
+    assert [table.index(f"{b}/m<") for b in expected] == sorted(table.index(f"{b}/m<") for b in expected)
+    assert "n/a" in table and "CPU run" in table  # the device column's reason, as a footnote
 
 
 # --- as a person sees it: headless Chromium -------------------------------------------------------------------

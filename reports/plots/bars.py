@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from reports.flat import flatten
 from reports.html_format import _cell, cell_label
@@ -18,7 +19,7 @@ QUALITY_TITLE = {CLASSIFICATION: "Test accuracy and F1"}
 """The quality chart's title per task (otherwise 'Test ' and its metrics' labels)."""
 
 
-def _bars(ax: Any, groups: Sequence[str], records: Sequence[dict[str, Any]],
+def _bars(ax: Axes, groups: Sequence[str], records: Sequence[dict[str, Any]],
           values: Sequence[Sequence[float | None]], palette: Palette,
           errors: Sequence[Sequence[Interval]] | None = None, fmt: Callable[[float], str] = "{:,.0f}".format) -> None:
     """Grouped bars: one group per name in `groups`, one bar per record (values[record][group])."""
@@ -47,7 +48,11 @@ def _bars(ax: Any, groups: Sequence[str], records: Sequence[dict[str, Any]],
         ax.set_ylim(0, tallest * 1.18)
 
 
-def _family(records: Sequence[dict[str, Any]], family: str, present: Callable[[Any], bool] = lambda v: v is not None,
+def _is_set(value: Any) -> bool:
+    return value is not None
+
+
+def _family(records: Sequence[dict[str, Any]], family: str, present: Callable[[Any], bool] = _is_set
             ) -> tuple[list[Metric], list[dict[str, Any]], list[dict[str, Any]]]:
     """The family's metrics, and the records (with their flat rows) that have a value for one of them."""
     metrics = charted(family)

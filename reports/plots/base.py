@@ -10,11 +10,8 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 REGRESSION = "#d62728"
 """Regressions are red in every chart (the backend palette leaves red out)."""
