@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
+from suites.errors import SpecError
 from suites.primitives.checks import Shape
+
+LAYER_TYPES: dict[str, type[Primitive]] = {}
+"""Every primitive by its JSON tag, filled as each subclass with a `kind` is defined."""
 
 
 class Primitive:
-    """Base of every layer spec; the defaults fit a parameter-free, element-wise layer (no params, 0 FLOPs)."""
+    """Base of every layer spec; the defaults fit a parameter-free, element-wise layer (no params, 0 FLOPs).
+
+    A subclass that sets `kind` registers itself in LAYER_TYPES: defining the class is all it takes."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind is None:
+            return
+        if kind in LAYER_TYPES and LAYER_TYPES[kind].__qualname__ != cls.__qualname__:
+            raise SpecError(f"layer kind {kind!r} is defined twice: {LAYER_TYPES[kind].__name__} and {cls.__name__}")
+        LAYER_TYPES[kind] = cls
 
     kind: ClassVar[str]
     """The layer's JSON tag, and its key in every per-kind table (reference, backends)."""
