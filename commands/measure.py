@@ -33,7 +33,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     con.print("[bold]workloads[/bold]")
     for name in workload_names():
         w = get_workload(name)
-        online = "" if name in OFFLINE_WORKLOADS else "  (needs the network once)"
+        online = "  (needs the network once)" if w.online else ""
         con.print(f"  {name:<18} {w.task.dataset:<22} {w.description}{online}")
     con.print("[bold]backends[/bold]")
     for info in all_backends().values():
