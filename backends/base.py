@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -12,15 +13,27 @@ from suites.spec import ModelSpec, TaskSpec
 
 PRECISIONS = ("fp32", "bf16")
 
+T = TypeVar("T")
+
 
 class Unsupported(Exception):
     """This backend cannot run the requested mode, precision, device or layer; the cell is skipped with this reason."""
 
 
+def for_kind(table: Mapping[str, T], kind: str, backend: str, what: str = "layer") -> T:
+    """The entry of a per-kind table (LAYER_BUILDERS, WEIGHT_MAPS), or Unsupported("<backend> lacks layer '<kind>'")."""
+    try:
+        return table[kind]
+    except KeyError:
+        raise Unsupported(f"{backend} lacks {what} '{kind}'") from None
+
+
 class Adapter(ABC):
     """One framework's native build of a neutral spec, driven by the harness.
 
-    The harness owns the protocol (warm-up, timing, trials, metrics); an adapter only builds and runs steps.
+    A subclass takes `name` and `modes` from its package (backends/<name>/__init__.py: NAME, MODES; the first mode is
+    the default), so the registry and the adapter cannot disagree. The harness owns the protocol (warm-up, timing,
+    trials, metrics); an adapter only builds and runs steps.
     Device values (`put`, `train_step`, `predict` results) stay on the device: nothing here syncs unless asked.
     """
 
@@ -79,7 +92,10 @@ class Adapter(ABC):
 
     @abstractmethod
     def device_info(self) -> dict[str, Any]:
-        """{'device': 'cpu'|'cuda'|'gpu', 'device_name': str, 'framework_version': str, ...}."""
+        """{'device': 'cpu'|'cuda', 'device_name': str, 'framework_version': str, ...}.
+
+        'device' is 'cuda' for an NVIDIA GPU in every backend (the framework's own word, e.g. jax's 'gpu', is not
+        used); another accelerator gives its platform name."""
 
     @abstractmethod
     def settings(self) -> dict[str, Any]:

@@ -1,13 +1,23 @@
-"""Which backends exist, their modes, and whether each is installed — answered without importing any framework."""
+"""Which backends exist, their modes, and whether each is installed — answered without importing any framework.
+
+A backend is a subpackage of backends/ whose `__init__.py` declares, without importing its framework:
+NAME (str), ORDER (int, listing position), MODES (tuple, the first is the default), REQUIRES (importable packages)
+and ADAPTER ("module:Class"). Adding a backend is adding such a folder; nothing here lists them by hand.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import os
+import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 from suites.errors import UsageError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,12 @@ class BackendInfo:
     requires: tuple[str, ...]
     adapter_path: str
 
+    @classmethod
+    def of_package(cls, package: ModuleType) -> BackendInfo:
+        """The info a backend package declares (NAME, MODES, REQUIRES, ADAPTER)."""
+        modes = tuple(package.MODES)
+        return cls(package.NAME, modes, modes[0], tuple(package.REQUIRES), package.ADAPTER)
+
     def missing(self) -> list[str]:
         """Required packages that cannot be found."""
         return [pkg for pkg in self.requires if importlib.util.find_spec(pkg) is None]
@@ -29,14 +45,20 @@ class BackendInfo:
         return not self.missing()
 
 
-BACKENDS: dict[str, BackendInfo] = {
-    "torch": BackendInfo("torch", ("eager", "compile", "channels_last"), "eager", ("torch",),
-                         "backends.torch.adapter:TorchAdapter"),
-    "tensorflow": BackendInfo("tensorflow", ("graph", "xla", "eager"), "graph", ("tensorflow",),
-                              "backends.tensorflow.adapter:TensorFlowAdapter"),
-    "jax": BackendInfo("jax", ("jit",), "jit", ("jax", "flax", "optax"), "backends.jax.adapter:JaxAdapter"),
-}
+def discover() -> dict[str, BackendInfo]:
+    """Every subpackage of backends/ that declares NAME, ordered by its ORDER (then name)."""
+    found = []
+    for module in pkgutil.iter_modules([str(PACKAGE_DIR)], f"{__package__}."):
+        if not module.ispkg:
+            continue
+        package = importlib.import_module(module.name)
+        if hasattr(package, "NAME"):
+            found.append((getattr(package, "ORDER", 1000), package.NAME, BackendInfo.of_package(package)))
+    return {name: info for _, name, info in sorted(found, key=lambda item: (item[0], item[1]))}
 
+
+BACKENDS: dict[str, BackendInfo] = discover()
+"""The built-in backends by name, in listing order (torch, tensorflow, jax)."""
 
 EXTRA_ENV = "BENCH_EXTRA_BACKENDS"
 """Out-of-tree backends: 'name=package.module:Class:mode1|mode2;...' (the first mode is the default)."""
@@ -59,6 +81,11 @@ def extra_backends() -> dict[str, BackendInfo]:
 def all_backends() -> dict[str, BackendInfo]:
     """The built-in backends plus any declared in $BENCH_EXTRA_BACKENDS."""
     return {**BACKENDS, **extra_backends()}
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend name, built-in first (in listing order), then those from $BENCH_EXTRA_BACKENDS."""
+    return tuple(all_backends())
 
 
 def get_backend(name: str) -> BackendInfo:

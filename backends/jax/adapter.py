@@ -30,10 +30,12 @@ import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from backends.base import Adapter, Unsupported  # noqa: E402
-from backends.jax.layers import LSTM_SCAN_UNROLL, NeutralModel, unrolled_scans  # noqa: E402
-from backends.jax.weights import ParamIndex  # noqa: E402
-from suites.params import Weights, check_weights, param_shapes  # noqa: E402
-from suites.spec import ModelSpec, OptimizerSpec, TaskSpec  # noqa: E402
+from backends.jax import MODES, NAME, probes  # noqa: E402
+from backends.jax.layers import LSTM_SCAN_UNROLL, build_model  # noqa: E402
+from backends.jax.optim import make_loss, make_optimizer  # noqa: E402
+from backends.jax.weights import ParamIndex, read_weights, trainable_count, write_weights  # noqa: E402
+from suites.params import Weights  # noqa: E402
+from suites.spec import ModelSpec, TaskSpec  # noqa: E402
 
 MATMUL_PRECISION = "float32"
 """jax.default_matmul_precision used while tracing fp32 steps: full float32 dots/convs (no TF32/bf16 passes)."""
@@ -49,42 +51,9 @@ Outputs = Callable[[list[jax.Array], jax.Array, jax.Array | None], jax.Array]
 """outputs(params, x, dropout_key or None) → float32 model outputs."""
 
 
-def make_optimizer(spec: OptimizerSpec) -> optax.GradientTransformation:
-    """The Optax optimizer with every constant from the spec (SGD without nesterov, Adam with eps_root=0)."""
-    if spec.name == "sgd":
-        return optax.sgd(spec.learning_rate, momentum=spec.momentum or None, nesterov=False)
-    if spec.name == "adam":
-        return optax.adam(spec.learning_rate, b1=spec.beta1, b2=spec.beta2, eps=spec.eps, eps_root=0.0)
-    raise Unsupported(f"jax backend has no optimizer {spec.name!r}")
-
-
-def loss_fn(name: str, outputs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy on logits with integer labels, or mean squared error."""
-    if name == "cross_entropy":
-        return optax.softmax_cross_entropy_with_integer_labels(outputs, labels).mean()
-    return jnp.mean(jnp.square(outputs - labels))
-
-
 def cast_floating(tree: Any, dtype: Any) -> Any:
     """Every floating-point leaf of `tree` as `dtype`; integer leaves (token ids) unchanged."""
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
-
-
-def cost_flops(lowered: Any) -> tuple[float, str] | None:
-    """('flops', source) from XLA's cost analysis of a jax Lowered (unoptimised HLO), else of its compiled module
-    (optimised HLO); None if neither reports flops."""
-    analyses = ((lowered.cost_analysis, "lowered, unoptimised HLO"),
-                (lambda: lowered.compile().cost_analysis(), "compiled, optimised HLO"))
-    for analyse, source in analyses:
-        try:
-            cost = analyse()
-        except (NotImplementedError, RuntimeError, jax.errors.JaxRuntimeError):
-            continue
-        if isinstance(cost, (list, tuple)):  # older jax: one dict per device program
-            cost = cost[0] if cost else None
-        if cost and cost.get("flops") is not None:
-            return float(cost["flops"]), source
-    return None
 
 
 def _pick_device(device: str) -> jax.Device:
@@ -99,6 +68,14 @@ def _pick_device(device: str) -> jax.Device:
         except RuntimeError as exc:
             raise Unsupported(f"jax sees no GPU (install jax[cuda12]): {exc}") from None
     raise Unsupported(f"jax backend has no device {device!r}; use auto, cpu, cuda or gpu")
+
+
+def device_kind(device: jax.Device) -> str:
+    """'cpu', 'cuda' for an NVIDIA GPU (jax calls its platform 'gpu'), else the platform's own name."""
+    if device.platform == "cpu":
+        return "cpu"
+    version = str(getattr(device.client, "platform_version", "")).lower()
+    return "cuda" if device.platform == "cuda" or "cuda" in version else device.platform
 
 
 def prefetch_to_device(batches: Iterator[Any], size: int, device: jax.Device) -> Iterator[Any]:
@@ -118,9 +95,9 @@ def prefetch_to_device(batches: Iterator[Any], size: int, device: jax.Device) ->
 class JaxAdapter(Adapter):
     """Flax NNX + Optax, one jax.jit-compiled pure training step and predict function."""
 
-    name: ClassVar[str] = "jax"
-    modes: ClassVar[tuple[str, ...]] = ("jit",)
-    default_mode: ClassVar[str] = "jit"
+    name: ClassVar[str] = NAME
+    modes: ClassVar[tuple[str, ...]] = MODES
+    default_mode: ClassVar[str] = MODES[0]
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # fp32, or bf16 mixed precision (float32 params and Optax state)
@@ -128,12 +105,13 @@ class JaxAdapter(Adapter):
 
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
         self._model, self._task = model, task
-        module = nnx.eval_shape(lambda: NeutralModel(model))  # abstract: no placeholder init is computed
+        module = build_model(model)  # abstract: no placeholder init is computed
         graphdef, state, rest = nnx.split(module, nnx.Param, ...)
         if jax.tree.leaves(rest):
             raise RuntimeError(f"jax backend: model holds non-parameter state {rest}")
-        self._index = ParamIndex.of(state)
+        self._index = ParamIndex.of(state, model)
         self._tx = make_optimizer(task.optimizer)
+        self._loss = make_loss(task.loss)
         self._x_dtype = np.int32 if model.input_dtype == "int32" else np.float32
         self._y_dtype = np.int32 if task.is_classification else np.float32
         self._outputs = self._outputs_fn(graphdef, rest)
@@ -172,10 +150,8 @@ class JaxAdapter(Adapter):
     def _loss_and_grads(self, params: list[jax.Array], key: jax.Array, x: jax.Array,
                         y: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         """Mean loss (float32, dropout on) and its float32 gradients w.r.t. params."""
-        loss_name = self._task.loss
-
         def objective(p: list[jax.Array]) -> jax.Array:
-            return loss_fn(loss_name, self._outputs(p, x, key), y)
+            return self._loss(self._outputs(p, x, key), y)
 
         return jax.value_and_grad(objective)(params)
 
@@ -188,17 +164,15 @@ class JaxAdapter(Adapter):
         return optax.apply_updates(params, updates), opt_state, key, loss
 
     def get_weights(self) -> Weights:
-        weights = self._index.to_weights(self._params)
-        return {name: weights[name] for name in param_shapes(self._model)}
+        return read_weights(self._index, self._model, self._params)
 
     def set_weights(self, weights: Weights) -> None:
-        check_weights(self._model, weights)
-        self._params = self._index.to_leaves(weights, self._device)
+        self._params = write_weights(self._index, self._model, weights, self._device)
         self._opt_state = jax.device_put(self._tx.init(self._params), self._device)
         self._key = jax.device_put(jax.random.key(self._task.seed), self._device)
 
     def trainable_param_count(self) -> int:
-        return sum(int(leaf.size) for leaf in self._params)
+        return trainable_count(self._params)
 
     def put(self, x: np.ndarray, y: np.ndarray | None = None) -> Any:
         x_dev = jax.device_put(np.asarray(x, dtype=self._x_dtype), self._device)
@@ -240,42 +214,15 @@ class JaxAdapter(Adapter):
                             f"(prefetch deque) → jitted train step on {self._device.platform}"}
 
     def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """XLA's cost analysis of the jitted predict, and of jax.value_and_grad of the training loss (forward with
-        dropout + backward, no optimizer update); lowered only, so nothing runs and no state changes."""
+        """XLA's cost analysis of freshly lowered (never run) predict and loss-gradient functions (probes)."""
         x_dev, y_dev = self.put(x, y)
         key = jax.device_put(jax.random.key(self._task.seed), self._device)
-        with unrolled_scans():  # fresh jits: a cached trace would keep the rolled LSTM loop
-            forward = cost_flops(jax.jit(self._traced(self._infer)).lower(self._params, x_dev))
-            train = cost_flops(jax.jit(self._traced(self._loss_and_grads)).lower(self._params, key, x_dev, y_dev))
-        if forward is None:
-            raise Unsupported(f"jax {jax.__version__}: XLA cost_analysis reports no 'flops' on "
-                              f"{self._device.platform}")
-        return {"forward_flops": forward[0], "train_flops": train[0] if train else None,
-                "counter": f"XLA cost_analysis ({forward[1]}, LSTM scans unrolled; dot/conv 2 per multiply-add, "
-                           "+1 per element of element-wise ops): forward = jitted predict, train = "
-                           "jax.value_and_grad of the loss (forward + backward, no optimizer update)"}
+        return probes.counted_flops(self._traced(self._infer), self._traced(self._loss_and_grads), self._params, key,
+                                    x_dev, y_dev)
 
     def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised jitted float32 matmul of two 8192² matrices at Precision.HIGHEST on a GPU; None on
-        CPU."""
-        if self._device.platform == "cpu":
-            return None
-        n = 8192
-        key_a, key_b = jax.random.split(jax.random.key(0))
-        a = jax.device_put(jax.random.normal(key_a, (n, n), jnp.float32), self._device)
-        b = jax.device_put(jax.random.normal(key_b, (n, n), jnp.float32), self._device)
-        matmul = jax.jit(lambda p, q: jnp.matmul(p, q, precision=jax.lax.Precision.HIGHEST))
-        for _ in range(3):
-            matmul(a, b).block_until_ready()
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            matmul(a, b).block_until_ready()
-            best = min(best, time.perf_counter() - start)
-        del a, b
-        return {"peak_flops_per_s": 2 * n**3 / best,
-                "method": f"jax.jit(jnp.matmul) float32 {n}x{n}, precision=HIGHEST, 3 warm-up, "
-                          "best of 5 block_until_ready"}
+        """Best of 5 synchronised jitted float32 8192² matmul at HIGHEST precision on a GPU (probes); None on CPU."""
+        return probes.peak_matmul(self._device)
 
     def predict(self, x: Any) -> Any:
         if isinstance(x, tuple):
@@ -303,7 +250,7 @@ class JaxAdapter(Adapter):
 
     def device_info(self) -> dict[str, Any]:
         platform = self._device.platform
-        return {"device": "cpu" if platform == "cpu" else "gpu", "device_name": self._device.device_kind,
+        return {"device": device_kind(self._device), "device_name": self._device.device_kind,
                 "framework_version": jax.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
                 "flax": flax.__version__, "optax": optax.__version__, "default_backend": jax.default_backend(),
                 "platform": platform, "device_count": jax.device_count(platform)}

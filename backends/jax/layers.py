@@ -1,8 +1,9 @@
 """Flax NNX modules built from the neutral layer specs, and the one model that chains them.
 
-Native parameter paths are ("layers", <index>, *<neutral local name>.split(".")), except Embedding's `embedding`
-(neutral `embeddings`); see weights.py. Dropout takes an explicit jax.random key (None = inference), so a
-training step stays a pure function of arrays.
+LAYER_BUILDERS maps each neutral layer kind to a function (layer, in_shape, rngs) → Native(module, apply): the NNX
+module owning the layer's parameters (None if it has none) and apply(module, x, key) → y. Native parameter paths are
+("layers", <index>, *<neutral local name>.split(".")), renamed per kind by weights.WEIGHT_MAPS. Dropout takes an
+explicit jax.random key (None = inference), so a training step stays a pure function of arrays.
 
 LSTM: an own NNX module holding the fused neutral kernel (I, 4H), recurrent_kernel (H, 4H) and bias (4H) as
 nnx.Param, run with jax.lax.scan. Compared with nnx.LSTMCell (eight Linear maps per layer) this maps weights 1:1 and
@@ -18,32 +19,17 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
-from suites.layers import (
-    LSTM,
-    Activation,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GlobalAveragePool1D,
-    GlobalMaxPool1D,
-    Layer,
-    LayerNorm,
-    MaxPool1D,
-    MaxPool2D,
-    PositionalEncoding,
-    Shape,
-    TransformerEncoder,
-)
+from backends.base import for_kind
+from backends.jax import NAME
+from suites import layers as L
+from suites.layers import Shape
+from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
 
 Array = jax.Array
@@ -74,9 +60,15 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 """The neutral activations; gelu is the exact (erf) form (jax.nn.gelu defaults to the tanh approximation)."""
 
 
+def activation(name: str | None) -> Callable[[Array], Array] | None:
+    """The jax function for a neutral activation name; None for no activation."""
+    return None if name is None else ACTIVATIONS[name]
+
+
 def activate(name: str | None, x: Array) -> Array:
     """Apply a neutral activation by name; None is the identity."""
-    return x if name is None else ACTIVATIONS[name](x)
+    fn = activation(name)
+    return x if fn is None else fn(x)
 
 
 def dropout(x: Array, rate: float, key: Key) -> Array:
@@ -109,15 +101,8 @@ def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...]) -> Array:
     return result
 
 
-@functools.lru_cache(maxsize=32)
-def sinusoidal_table(length: int, dim: int) -> np.ndarray:
-    """pe[pos, 2i] = sin(pos / 10000^(2i/D)), pe[pos, 2i+1] = cos(...), computed in float64, returned as float32."""
-    pos = np.arange(length, dtype=np.float64)[:, None]
-    rates = np.power(10000.0, -np.arange(0, dim, 2, dtype=np.float64) / dim)
-    table = np.zeros((length, dim), np.float64)
-    table[:, 0::2] = np.sin(pos * rates)
-    table[:, 1::2] = np.cos(pos * rates)
-    return table.astype(np.float32)
+positions_table = functools.lru_cache(maxsize=32)(sinusoidal_table)
+"""suites.reference.sinusoidal_table (float32), cached per (length, dim): traced steps reuse the host table."""
 
 
 class LstmLayer(nnx.Module):
@@ -154,7 +139,7 @@ class LstmLayer(nnx.Module):
 class StackedLstm(nnx.Module):
     """Stacked LSTM over (N, T, F) with zero initial state; layers are attributes l0, l1, ... (neutral names)."""
 
-    def __init__(self, spec: LSTM, in_features: int) -> None:
+    def __init__(self, spec: L.LSTM, in_features: int) -> None:
         self.num_layers = spec.num_layers
         self.return_sequences = spec.return_sequences
         width = in_features
@@ -173,7 +158,7 @@ class StackedLstm(nnx.Module):
 class EncoderLayer(nnx.Module):
     """A TransformerEncoder layer: nnx.MultiHeadAttention + feed-forward, post- or pre-norm, dropout everywhere."""
 
-    def __init__(self, spec: TransformerEncoder, rngs: nnx.Rngs) -> None:
+    def __init__(self, spec: L.TransformerEncoder, rngs: nnx.Rngs) -> None:
         d = spec.d_model
         self.rate = spec.dropout
         self.norm_first = spec.norm_first
@@ -206,56 +191,73 @@ class EncoderLayer(nnx.Module):
         return self.norm2(x + feed_forward(x))
 
 
-def build_layer(layer: Layer, in_shape: Shape, rngs: nnx.Rngs) -> nnx.Module | None:
-    """The native module owning a layer's parameters, or None for a parameter-free layer."""
-    width = in_shape[-1] if in_shape else 0
-    if isinstance(layer, Dense):
-        return nnx.Linear(width, layer.units, use_bias=layer.use_bias, rngs=rngs)
-    if isinstance(layer, (Conv2D, Conv1D)):
-        dims = 2 if isinstance(layer, Conv2D) else 1
-        return nnx.Conv(width, layer.filters, (layer.kernel_size,) * dims, (layer.stride,) * dims,
-                        padding=layer.padding.upper(), rngs=rngs)
-    if isinstance(layer, Embedding):
-        return nnx.Embed(layer.vocab_size, layer.dim, rngs=rngs)
-    if isinstance(layer, LSTM):
-        return StackedLstm(layer, width)
-    if isinstance(layer, LayerNorm):
-        return nnx.LayerNorm(width, epsilon=layer.eps, use_fast_variance=False, rngs=rngs)
-    if isinstance(layer, TransformerEncoder):
-        return EncoderLayer(layer, rngs)
-    if isinstance(layer, (MaxPool2D, MaxPool1D, Flatten, Dropout, Activation, GlobalMaxPool1D,
-                          GlobalAveragePool1D, PositionalEncoding)):
-        return None
-    raise TypeError(f"jax backend has no rule for layer {type(layer).__name__}")
+Apply = Callable[[Any, Array, Key], Array]
+"""apply(module, x, key) → the layer's output; key is a dropout key in training, None in inference."""
 
 
-def apply_layer(layer: Layer, module: Any, x: Array, key: Key) -> Array:
-    """One layer's forward pass; key is a dropout key in training, None in inference."""
-    if isinstance(layer, (Dense, Conv2D, Conv1D)):
-        return activate(layer.activation, module(x))
-    if isinstance(layer, (Embedding, LSTM, LayerNorm)):
-        return module(x)
-    if isinstance(layer, TransformerEncoder):
-        return module(x, key)
-    if isinstance(layer, MaxPool2D):
-        return max_pool(x, layer.pool_size, layer.effective_stride, (1, 2))
-    if isinstance(layer, MaxPool1D):
-        return max_pool(x, layer.pool_size, layer.effective_stride, (1,))
-    if isinstance(layer, Flatten):
-        return x.reshape(x.shape[0], -1)
-    if isinstance(layer, Dropout):
-        return dropout(x, layer.rate, key)
-    if isinstance(layer, Activation):
-        return activate(layer.name, x)
-    if isinstance(layer, GlobalMaxPool1D):
-        return x.max(axis=1)
-    if isinstance(layer, GlobalAveragePool1D):
-        return x.mean(axis=1)
-    if isinstance(layer, PositionalEncoding):
+class Native(NamedTuple):
+    """One neutral layer in NNX: the module owning its parameters (None if it has none) and its forward pass."""
+
+    module: nnx.Module | None
+    apply: Apply
+
+
+def _call(module: Any, x: Array, key: Key) -> Array:
+    return module(x)
+
+
+def _activated(module: nnx.Module, name: str | None) -> Native:
+    return Native(module, lambda m, x, key: activate(name, m(x)))
+
+
+def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native:
+    dims = 2 if layer.kind == "conv2d" else 1
+    return _activated(nnx.Conv(in_shape[-1], layer.filters, (layer.kernel_size,) * dims, (layer.stride,) * dims,
+                               padding=layer.padding.upper(), rngs=rngs), layer.activation)
+
+
+def _positions(layer: L.PositionalEncoding, in_shape: Shape, rngs: nnx.Rngs) -> Native:
+    def apply(module: None, x: Array, key: Key) -> Array:
         if layer.scale_input:
             x = x * jnp.asarray(math.sqrt(x.shape[-1]), x.dtype)
-        return x + jnp.asarray(sinusoidal_table(x.shape[1], x.shape[2]), x.dtype)  # bf16 stays bf16
-    raise TypeError(f"jax backend has no rule for layer {type(layer).__name__}")
+        return x + jnp.asarray(positions_table(x.shape[1], x.shape[2]), x.dtype)  # bf16 stays bf16
+
+    return Native(None, apply)
+
+
+def _stateless(apply: Callable[[L.Layer, Array, Key], Array]) -> Callable[[L.Layer, Shape, nnx.Rngs], Native]:
+    """The builder of a parameter-free layer from apply(layer, x, key)."""
+    return lambda layer, in_shape, rngs: Native(None, lambda module, x, key: apply(layer, x, key))
+
+
+LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
+    "dense": lambda layer, in_shape, rngs: _activated(
+        nnx.Linear(in_shape[-1], layer.units, use_bias=layer.use_bias, rngs=rngs), layer.activation),
+    "conv2d": _conv,
+    "maxpool2d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1, 2))),
+    "flatten": _stateless(lambda layer, x, key: x.reshape(x.shape[0], -1)),
+    "dropout": _stateless(lambda layer, x, key: dropout(x, layer.rate, key)),
+    "activation": _stateless(lambda layer, x, key: activate(layer.name, x)),
+    "embedding": lambda layer, in_shape, rngs: Native(nnx.Embed(layer.vocab_size, layer.dim, rngs=rngs), _call),
+    "conv1d": _conv,
+    "maxpool1d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1,))),
+    "global_maxpool1d": _stateless(lambda layer, x, key: x.max(axis=1)),
+    "global_avgpool1d": _stateless(lambda layer, x, key: x.mean(axis=1)),
+    "lstm": lambda layer, in_shape, rngs: Native(StackedLstm(layer, in_shape[-1]), _call),
+    "layernorm": lambda layer, in_shape, rngs: Native(
+        nnx.LayerNorm(in_shape[-1], epsilon=layer.eps, use_fast_variance=False, rngs=rngs), _call),
+    "positional_encoding": _positions,
+    "transformer_encoder": lambda layer, in_shape, rngs: Native(EncoderLayer(layer, rngs), lambda m, x, key: m(x, key)),
+}
+"""Neutral layer kind → (layer, in_shape, rngs) → Native(module owning its parameters or None, apply)."""
+
+STOCHASTIC = frozenset({"dropout", "transformer_encoder"})
+"""Layer kinds that draw dropout masks: only they get a (per-layer) key in training."""
+
+
+def build_layer(layer: L.Layer, in_shape: Shape, rngs: nnx.Rngs) -> Native:
+    """The NNX module owning a layer's parameters (None for a parameter-free layer) and its forward pass."""
+    return for_kind(LAYER_BUILDERS, layer.kind, NAME)(layer, in_shape, rngs)
 
 
 class NeutralModel(nnx.Module):
@@ -263,14 +265,21 @@ class NeutralModel(nnx.Module):
 
     def __init__(self, spec: ModelSpec) -> None:
         rngs = nnx.Rngs(0)  # placeholder initial values only: weights are always loaded from the neutral layout
-        self.specs = tuple(spec.layers)
         shapes = [in_shape for in_shape, _ in spec.layer_shapes()]
-        modules = [build_layer(layer, shape, rngs) for layer, shape in zip(spec.layers, shapes, strict=True)]
-        self.layers = nnx.List(modules)
+        built = [build_layer(layer, shape, rngs) for layer, shape in zip(spec.layers, shapes, strict=True)]
+        self.layers = nnx.List([native.module for native in built])
+        self.applies = tuple(native.apply for native in built)
+        self.stochastic = tuple(layer.kind in STOCHASTIC for layer in spec.layers)
 
     def __call__(self, x: Array, key: Key = None) -> Array:
         """Outputs for a batch; dropout is on only when a key is given."""
-        for i, (layer, module) in enumerate(zip(self.specs, self.layers, strict=True)):
-            random = key is not None and isinstance(layer, (Dropout, TransformerEncoder))
-            x = apply_layer(layer, module, x, jax.random.fold_in(key, i) if random else None)
+        for i, (module, apply, stochastic) in enumerate(zip(self.layers, self.applies, self.stochastic, strict=True)):
+            random = key is not None and stochastic
+            x = apply(module, x, jax.random.fold_in(key, i) if random else None)
         return x
+
+
+def build_model(spec: ModelSpec) -> NeutralModel:
+    """The abstract NNX model of a neutral spec (shapes only, no initial values: weights come from the neutral
+    layout through weights.write_weights)."""
+    return nnx.eval_shape(lambda: NeutralModel(spec))

@@ -1,7 +1,8 @@
 """Neutral ⇄ native weight mapping: Flax NNX params are NHWC/(in, out) like the neutral layout, so names only.
 
-The native parameter state is kept as a flat list of arrays in `jax.tree` order (the fastest argument for a jitted
-step); `ParamIndex` records which neutral name each list position holds.
+The native parameter state is kept outside the module, as a flat list of arrays in `jax.tree` order (the fastest
+argument for a jitted step); `ParamIndex` records which neutral name each list position holds. So the functions of
+the contract take that list (and its index) where the other backends take their model object.
 """
 
 from __future__ import annotations
@@ -13,25 +14,42 @@ import jax
 import numpy as np
 from flax import nnx
 
-from suites.params import Weights
+from backends.base import for_kind
+from backends.jax import NAME
+from suites.params import Weights, check_weights, param_shapes
+from suites.spec import ModelSpec
 
-NATIVE_RENAMES = {"embeddings": "embedding"}
-"""Neutral leaf names whose Flax module calls them differently (nnx.Embed's table is `embedding`)."""
+SAME_NAMES: dict[str, str] = {}
+
+WEIGHT_MAPS: dict[str, dict[str, str]] = {
+    "dense": SAME_NAMES,  # nnx.Linear kernel (in, out), bias
+    "conv2d": SAME_NAMES,  # nnx.Conv kernel (kH, kW, in, out), bias
+    "conv1d": SAME_NAMES,
+    "embedding": {"embeddings": "embedding"},  # nnx.Embed's table is `embedding`
+    "lstm": SAME_NAMES,  # layers.StackedLstm: l<k>.kernel / recurrent_kernel / bias, fused gates i, f, g, o
+    "layernorm": SAME_NAMES,  # nnx.LayerNorm scale, bias
+    "transformer_encoder": SAME_NAMES,  # nnx.MultiHeadAttention query/key/value/out (E, heads, hd) like Keras
+}
+"""Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently."""
 
 
-def native_path(neutral: str) -> tuple[str | int, ...]:
+def _renames(spec: ModelSpec, index: int) -> dict[str, str]:
+    return for_kind(WEIGHT_MAPS, spec.layers[index].kind, NAME, "weight map for layer")
+
+
+def native_path(neutral: str, spec: ModelSpec) -> tuple[str | int, ...]:
     """The native state path of a neutral parameter name "<index>.<local>"."""
     index, local = neutral.split(".", 1)
     parts = local.split(".")
-    parts[-1] = NATIVE_RENAMES.get(parts[-1], parts[-1])
+    parts[-1] = _renames(spec, int(index)).get(parts[-1], parts[-1])
     return ("layers", int(index), *parts)
 
 
-def neutral_name(path: tuple[str | int, ...]) -> str:
+def neutral_name(path: tuple[str | int, ...], spec: ModelSpec) -> str:
     """The neutral parameter name of a native state path ("layers", index, ...)."""
     if len(path) < 3 or path[0] != "layers":
         raise ValueError(f"unexpected native parameter path {path}")
-    inverse = {v: k for k, v in NATIVE_RENAMES.items()}
+    inverse = {v: k for k, v in _renames(spec, int(path[1])).items()}
     parts = [str(p) for p in path[2:]]
     parts[-1] = inverse.get(parts[-1], parts[-1])
     return f"{path[1]}." + ".".join(parts)
@@ -56,25 +74,33 @@ class ParamIndex:
     treedef: Any
 
     @classmethod
-    def of(cls, state: nnx.State) -> ParamIndex:
-        """Index a parameter state (nnx.split's second part)."""
+    def of(cls, state: nnx.State, spec: ModelSpec) -> ParamIndex:
+        """Index the parameter state (nnx.split's second part) of the model built from `spec`."""
         pairs, treedef = jax.tree_util.tree_flatten_with_path(state)
         names = []
         for key_path, _ in pairs:
             path = tuple(p for p in (_key_part(e) for e in key_path) if p is not None)
-            names.append(neutral_name(path))
+            names.append(neutral_name(path, spec))
         return cls(tuple(names), treedef)
 
     def unflatten(self, leaves: list[jax.Array]) -> nnx.State:
         """The nnx.State for a flat leaf list (inside a jitted function: free)."""
         return jax.tree.unflatten(self.treedef, leaves)
 
-    def to_leaves(self, weights: Weights, device: jax.Device) -> list[jax.Array]:
-        """Neutral weights as device arrays in leaf order (fresh float32 copies: the buffers get donated)."""
-        return [jax.device_put(np.array(weights[name], dtype=np.float32, copy=True), device) for name in self.names]
 
-    def to_weights(self, leaves: list[jax.Array]) -> Weights:
-        """Device leaves as neutral-layout host arrays."""
-        host = jax.device_get(leaves)
-        pairs = zip(self.names, host, strict=True)
-        return {name: np.array(value, dtype=np.float32, copy=True) for name, value in pairs}
+def write_weights(index: ParamIndex, spec: ModelSpec, weights: Weights, device: jax.Device) -> list[jax.Array]:
+    """Neutral weights (checked against the spec) as device leaves in `index` order: fresh float32 copies, since
+    the training step donates their buffers."""
+    check_weights(spec, weights)
+    return [jax.device_put(np.array(weights[name], dtype=np.float32, copy=True), device) for name in index.names]
+
+
+def read_weights(index: ParamIndex, spec: ModelSpec, leaves: list[jax.Array]) -> Weights:
+    """Device leaves as neutral-layout float32 host arrays, in the spec's parameter order."""
+    host = dict(zip(index.names, jax.device_get(leaves), strict=True))
+    return {name: np.array(host[name], dtype=np.float32, copy=True) for name in param_shapes(spec)}
+
+
+def trainable_count(leaves: list[jax.Array]) -> int:
+    """Trainable scalars: every parameter leaf's size."""
+    return sum(int(leaf.size) for leaf in leaves)

@@ -3,12 +3,10 @@ run eagerly ("eager"); fp32, or bf16 mixed precision through each layer's Keras 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
@@ -16,101 +14,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow.python.profiler import option_builder  # noqa: E402
 
 from backends.base import Adapter, Unsupported  # noqa: E402
-from backends.tensorflow.layers import NativeModel, build_model  # noqa: E402
-from backends.tensorflow.weights import read_weights, variable_map, write_weights  # noqa: E402
-from suites import layers as L  # noqa: E402
+from backends.tensorflow import MODES, NAME, probes  # noqa: E402
+from backends.tensorflow.layers import NeutralModel, build_model, dtype_policy  # noqa: E402
+from backends.tensorflow.optim import make_loss, make_optimizer, reset_optimizer  # noqa: E402
+from backends.tensorflow.weights import read_weights, trainable_count, write_weights  # noqa: E402
+from common.machine import cpu_model  # noqa: E402
 from suites.params import Weights  # noqa: E402
-from suites.spec import ModelSpec, OptimizerSpec, TaskSpec  # noqa: E402
+from suites.spec import ModelSpec, TaskSpec  # noqa: E402
 
 CPU_PEAK_REASON = ("TF's CPU allocator keeps no statistics: tf.config.experimental.get_memory_info('CPU:0') "
                    "returns {'current': 0, 'peak': 0} whatever was allocated")
 
 
-class BiasCorrectedAdam(keras.optimizers.Adam):
-    """Adam in the torch/optax form: p -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m/(1-b1^t), v_hat = v/(1-b2^t).
-
-    Keras' own Adam applies eps to the uncorrected sqrt(v) ("epsilon-hat"), i.e. its eps equals torch's
-    eps * sqrt(1 - b2^t); this subclass only rewrites the update so the constants mean what OptimizerSpec says.
-    Sparse (IndexedSlices) gradients are densified, so every row's moments decay as in torch and optax.
-    """
-
-    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        correction1 = 1.0 - tf.pow(tf.cast(self.beta_1, dtype), step)
-        correction2 = 1.0 - tf.pow(tf.cast(self.beta_2, dtype), step)
-        index = self._get_variable_index(variable)
-        m, v = self._momentums[index], self._velocities[index]
-        self.assign_add(m, (grad - m.value) * (1.0 - self.beta_1))
-        self.assign_add(v, (tf.square(grad) - v.value) * (1.0 - self.beta_2))
-        denom = tf.sqrt(v.value) / tf.sqrt(correction2) + tf.cast(self.epsilon, dtype)
-        self.assign_sub(variable, (lr / correction1) * m.value / denom)
-
-
-def make_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
-    """The Keras optimizer with every constant from the spec (SGD momentum without Nesterov, or torch-form Adam)."""
-    if spec.name == "sgd":
-        return keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum, nesterov=False)
-    return BiasCorrectedAdam(learning_rate=spec.learning_rate, beta_1=spec.beta1, beta_2=spec.beta2,
-                             epsilon=spec.eps, amsgrad=False)
-
-
-def make_loss(name: str) -> keras.losses.Loss:
-    """Mean softmax cross-entropy on logits with integer labels, or mean squared error, computed in float32."""
-    if name == "cross_entropy":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float32")
-    return keras.losses.MeanSquaredError(dtype="float32")
-
-
-def dtype_policy(precision: str) -> keras.DTypePolicy:
-    """The Keras policy for a precision: float32, or mixed_bfloat16 (float32 variables, bfloat16 compute)."""
-    return keras.DTypePolicy("mixed_bfloat16" if precision == "bf16" else "float32")
-
-
-def profiled_flops(function: Any) -> float:
-    """Float operations the TF profiler (tf.compat.v1.profiler, flops_registry) counts in a concrete function's graph,
-    pruned to the ops its outputs need (the graph builder emits gradients nobody fetches, e.g. the input gradient of
-    the first Conv2D; the runtime prunes them)."""
-    graph_def = function.graph.as_graph_def(add_shapes=True)  # variable reads keep their shapes on import
-    fetched = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [t.op.name for t in function.outputs])
-    pruned = tf.Graph()
-    with pruned.as_default():
-        tf.graph_util.import_graph_def(fetched, name="")
-    options = option_builder.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return float(tf.compat.v1.profiler.profile(graph=pruned, options=options).total_float_ops)
-
-
-def function_ops(function: Any) -> list[str]:
-    """Types of the ops in a concrete function's graph that run other function bodies (loops, conds, calls): the
-    profiler counts only the top-level graph, so their work would be missed."""
-    return sorted({op.type for op in function.graph.get_operations()
-                   if any(attr.HasField("func") or attr.list.func for attr in op.node_def.attr.values())})
-
-
-def _cpu_name() -> str:
-    """The CPU model name from /proc/cpuinfo, else platform's answer."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 class TensorFlowAdapter(Adapter):
     """Keras 3 layers, a tf.GradientTape step with a Keras optimizer, compiled by tf.function / XLA or run eagerly."""
 
-    name: ClassVar[str] = "tensorflow"
-    modes: ClassVar[tuple[str, ...]] = ("graph", "xla", "eager")
-    default_mode: ClassVar[str] = "graph"
+    name: ClassVar[str] = NAME
+    modes: ClassVar[tuple[str, ...]] = MODES
+    default_mode: ClassVar[str] = MODES[0]
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)
@@ -134,8 +57,7 @@ class TensorFlowAdapter(Adapter):
         # cuDNN's LSTM kernel cannot be XLA-compiled: under "xla" on a GPU the generic (while-loop) LSTM is used.
         use_cudnn: bool | str = False if self.mode == "xla" else "auto"
         with tf.device(self.tf_device):
-            self.model: NativeModel = build_model(model, use_cudnn=use_cudnn, lstm_unroll=False, dtype=self.policy)
-            self.variables = variable_map(model, self.model)
+            self.model: NeutralModel = build_model(model, use_cudnn=use_cudnn, lstm_unroll=False, dtype=self.policy)
             self.optimizer = make_optimizer(task.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.loss_fn = make_loss(task.loss)
@@ -184,22 +106,16 @@ class TensorFlowAdapter(Adapter):
     # ---- weights -------------------------------------------------------------------------------------------------
 
     def get_weights(self) -> Weights:
-        return read_weights(self.variables)
+        assert self.spec is not None
+        return read_weights(self.model, self.spec)
 
     def set_weights(self, weights: Weights) -> None:
         assert self.spec is not None
-        write_weights(self.spec, self.variables, weights)
-        self._reset_optimizer()
-
-    def _reset_optimizer(self) -> None:
-        """Zero the step counter and every slot (momentum / Adam moments); the learning rate stays."""
-        learning_rate = getattr(self.optimizer, "_learning_rate", None)
-        for var in self.optimizer.variables:
-            if var is not learning_rate:
-                var.assign(tf.zeros(var.shape, var.dtype))
+        write_weights(self.model, self.spec, weights)
+        reset_optimizer(self.optimizer)
 
     def trainable_param_count(self) -> int:
-        return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+        return trainable_count(self.model)
 
     # ---- data and steps ------------------------------------------------------------------------------------------
 
@@ -246,67 +162,16 @@ class TensorFlowAdapter(Adapter):
                             f"prefetch(AUTOTUNE), Python loop into the {step} train step on {self.tf_device}"}
 
     def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """The TF profiler's float-operation count of freshly traced (never run) tf.functions of the batch's shape:
-        the inference forward pass, and the training loss with its gradients (no optimizer update), LSTMs unrolled.
-
-        Nothing executes, so weights, optimizer slots and dropout seeds stay as they were. The count is of the
-        traced TF graph (before Grappler and XLA), whatever the mode; MatMul/Conv2D count 2 per multiply-add and
-        element-wise ops 1 per element.
-        """
+        """The TF profiler's count of freshly traced, never run predict and loss-gradient graphs (probes)."""
         if self.spec is None:
             raise RuntimeError("call build() first")
         x_np = np.asarray(x, dtype=self._x_dtype.as_numpy_dtype)
         y_np = np.asarray(y, dtype=self._y_dtype.as_numpy_dtype).reshape((-1, *self._y_shape))
-        x_spec, y_spec = tf.TensorSpec(x_np.shape, self._x_dtype), tf.TensorSpec(y_np.shape, self._y_dtype)
-        with self._unrolled_lstms():
-            forward = tf.function(functools.partial(self._predict_fn)).get_concrete_function(x_spec)
-            train = tf.function(functools.partial(self._loss_and_grads)).get_concrete_function(x_spec, y_spec)
-        hidden = function_ops(forward) + function_ops(train)
-        if hidden:
-            raise Unsupported(f"the TF profiler counts only the top-level graph; {', '.join(sorted(set(hidden)))} "
-                              f"ops run function bodies it does not enter, so it would under-count")
-        return {"forward_flops": profiled_flops(forward), "train_flops": profiled_flops(train),
-                "counter": "tf.compat.v1.profiler float_operation (TF flops_registry: MatMul/Conv2D 2 per "
-                           "multiply-add, element-wise ops 1 per element) on traced, unrun tf.function graphs "
-                           "pruned to their outputs, LSTMs unrolled: forward = inference predict, train = loss + "
-                           "tape.gradient (no optimizer update)"}
-
-    @contextlib.contextmanager
-    def _unrolled_lstms(self) -> Iterator[None]:
-        """Keras LSTMs trace as unrolled Python loops (no tf.while_loop, no cuDNN) inside this block."""
-        lstms = [layer for layer in self.model.chain if isinstance(layer, keras.layers.LSTM)]
-        try:
-            for layer in lstms:
-                layer.unroll = True
-            yield
-        finally:
-            for layer in lstms:
-                layer.unroll = False
+        return probes.counted_flops(self.model, self._predict_fn, self._loss_and_grads, x_np, y_np)
 
     def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised float32 tf.linalg.matmul of two 8192² matrices on the GPU (TF32 as currently set);
-        None on CPU."""
-        if not self.on_gpu:
-            return None
-        n = 8192
-        with tf.device(self.tf_device):
-            gen = tf.random.Generator.from_seed(0)
-            a = gen.normal((n, n), dtype=tf.float32)
-            b = gen.normal((n, n), dtype=tf.float32)
-            for _ in range(3):
-                out = tf.linalg.matmul(a, b)
-            tf.test.experimental.sync_devices()
-            best = float("inf")
-            for _ in range(5):
-                start = time.perf_counter()
-                out = tf.linalg.matmul(a, b)
-                tf.test.experimental.sync_devices()
-                best = min(best, time.perf_counter() - start)
-        del a, b, out
-        tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
-        return {"peak_flops_per_s": 2 * n**3 / best,
-                "method": f"tf.linalg.matmul float32 {n}x{n} (eager), 3 warm-up, best of 5 synchronised, "
-                          f"tensor_float_32_execution_enabled={tf32}"}
+        """Best of 5 synchronised float32 8192² tf.linalg.matmul on the GPU (probes.peak_matmul); None on CPU."""
+        return probes.peak_matmul(self.tf_device, self.on_gpu)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
@@ -325,15 +190,21 @@ class TensorFlowAdapter(Adapter):
         return {"device_peak_bytes": None, "device_peak_reason": CPU_PEAK_REASON}
 
     def device_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"device": "gpu" if self.on_gpu else "cpu", "framework_version": tf.__version__,
+        info: dict[str, Any] = {"device": self._device_kind(), "framework_version": tf.__version__,
                                 "keras_version": keras.__version__, "tf_device": self.tf_device}
         if self.on_gpu:
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             info["device_name"] = details.get("device_name", "GPU")
             info["compute_capability"] = details.get("compute_capability")
         else:
-            info["device_name"] = _cpu_name()
+            info["device_name"] = cpu_model()
         return info
+
+    def _device_kind(self) -> str:
+        """'cpu', 'cuda' for an NVIDIA GPU (a CUDA build of TF), else 'gpu'."""
+        if not self.on_gpu:
+            return "cpu"
+        return "cuda" if tf.test.is_built_with_cuda() else "gpu"
 
     def settings(self) -> dict[str, Any]:
         intra = tf.config.threading.get_intra_op_parallelism_threads()
@@ -378,7 +249,7 @@ class TensorFlowAdapter(Adapter):
 
     def _lstm_kernel(self) -> str | None:
         """Which LSTM loop runs: cuDNN on a GPU outside XLA, else Keras' fused-gate while-loop."""
-        if self.spec is None or not any(isinstance(layer, L.LSTM) for layer in self.spec.layers):
+        if self.spec is None or not any(layer.kind == "lstm" for layer in self.spec.layers):
             return None
         return "cudnn" if self.on_gpu and self.mode != "xla" else "keras while_loop, fused gates (implementation=2)"
 

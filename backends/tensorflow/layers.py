@@ -1,5 +1,8 @@
 """Native Keras 3 layers built from the neutral layer specs, and the model that chains them.
 
+LAYER_BUILDERS maps each neutral layer kind to a function (layer, in_shape, options) → the Keras layers (usually one)
+that compute it; weights.py finds a layer's variables in them.
+
 Every layer gets its dtype policy explicitly (float32, or mixed_bfloat16: float32 variables, bfloat16 compute): Keras 3
 gives a layer built without `dtype` the process-global policy, so sub-layers do not inherit their parent's.
 """
@@ -9,23 +12,31 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from backends.base import for_kind  # noqa: E402
+from backends.tensorflow import NAME  # noqa: E402
 from suites import layers as L  # noqa: E402
 from suites.layers import Shape  # noqa: E402
+from suites.reference import sinusoidal_table  # noqa: E402
 from suites.spec import ModelSpec  # noqa: E402
 
 CL = "channels_last"
 Policy = keras.DTypePolicy
 
 
-def activation_fn(name: str | None) -> Callable[[Any], Any] | None:
+def dtype_policy(precision: str) -> Policy:
+    """The Keras policy for a precision: float32, or mixed_bfloat16 (float32 variables, bfloat16 compute)."""
+    return Policy("mixed_bfloat16" if precision == "bf16" else "float32")
+
+
+def activation(name: str | None) -> Callable[[Any], Any] | None:
     """The Keras activation for a neutral name; gelu is the exact erf form."""
     if name is None:
         return None
@@ -33,15 +44,6 @@ def activation_fn(name: str | None) -> Callable[[Any], Any] | None:
         return lambda x: keras.activations.gelu(x, approximate=False)
     return {"relu": keras.activations.relu, "tanh": keras.activations.tanh,
             "sigmoid": keras.activations.sigmoid}[name]
-
-
-def sinusoid_table(max_len: int, dim: int) -> np.ndarray:
-    """pe[pos, 2i] = sin(pos / 10000^(2i/D)), pe[pos, 2i+1] = cos(same), computed in float64, cast to float32."""
-    pos = np.arange(max_len, dtype=np.float64)[:, None]
-    angle = pos * np.power(10000.0, -np.arange(0, dim, 2, dtype=np.float64) / dim)
-    pe = np.zeros((max_len, dim), np.float64)
-    pe[:, 0::2], pe[:, 1::2] = np.sin(angle), np.cos(angle)
-    return pe.astype(np.float32)
 
 
 class PhiloxDropout(keras.layers.Layer):
@@ -80,7 +82,7 @@ class PositionalEncoding(keras.layers.Layer):
     def __init__(self, spec: L.PositionalEncoding, dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scale = math.sqrt(dim) if spec.scale_input else None
-        self.table = sinusoid_table(spec.max_len, dim)
+        self.table = sinusoidal_table(spec.max_len, dim)
 
     def call(self, x: Any) -> Any:
         steps = x.shape[1]
@@ -108,7 +110,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.attn = MultiHeadAttention(spec.num_heads, key_dim=spec.head_dim, dropout=rate, dtype=dtype)
         self.norm1 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, dtype=dtype)
         self.norm2 = keras.layers.LayerNormalization(epsilon=spec.layer_norm_eps, dtype=dtype)
-        self.ff1 = keras.layers.Dense(spec.ff_dim, activation=activation_fn(spec.activation), dtype=dtype)
+        self.ff1 = keras.layers.Dense(spec.ff_dim, activation=activation(spec.activation), dtype=dtype)
         self.ff2 = keras.layers.Dense(spec.d_model, dtype=dtype)
         self.drop_attn = PhiloxDropout(rate, dtype=dtype)
         self.drop_ff_inner = PhiloxDropout(rate, dtype=dtype)
@@ -149,49 +151,64 @@ def lstm_stack(spec: L.LSTM, use_cudnn: bool | str, unroll: bool, dtype: Policy)
             for k in range(spec.num_layers)]
 
 
+@dataclass(frozen=True)
+class Options:
+    """How every layer of one model is built: its dtype policy and the LSTM implementation choices."""
+
+    dtype: Policy
+    use_cudnn: bool | str = "auto"
+    lstm_unroll: bool = False
+
+
+def _conv(cls: type[keras.layers.Layer]) -> Callable[..., list[keras.layers.Layer]]:
+    def build(layer: L.Conv2D | L.Conv1D, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
+        return [cls(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
+                    activation=activation(layer.activation), data_format=CL, dtype=o.dtype)]
+    return build
+
+
+def _pool(cls: type[keras.layers.Layer]) -> Callable[..., list[keras.layers.Layer]]:
+    def build(layer: L.MaxPool2D | L.MaxPool1D, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
+        return [cls(layer.pool_size, strides=layer.effective_stride, padding="valid", data_format=CL, dtype=o.dtype)]
+    return build
+
+
+def _dense(layer: L.Dense, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
+    return [keras.layers.Dense(layer.units, activation=activation(layer.activation), use_bias=layer.use_bias,
+                               dtype=o.dtype)]
+
+
+Builder = Callable[[Any, Shape, Options], list[keras.layers.Layer]]
+
+LAYER_BUILDERS: dict[str, Builder] = {
+    "dense": _dense,
+    "conv2d": _conv(keras.layers.Conv2D),
+    "maxpool2d": _pool(keras.layers.MaxPooling2D),
+    "flatten": lambda layer, in_shape, o: [keras.layers.Flatten(data_format=CL, dtype=o.dtype)],
+    "dropout": lambda layer, in_shape, o: [PhiloxDropout(layer.rate, dtype=o.dtype)],
+    "activation": lambda layer, in_shape, o: [keras.layers.Activation(activation(layer.name), dtype=o.dtype)],
+    "embedding": lambda layer, in_shape, o: [keras.layers.Embedding(layer.vocab_size, layer.dim, dtype=o.dtype)],
+    "conv1d": _conv(keras.layers.Conv1D),
+    "maxpool1d": _pool(keras.layers.MaxPooling1D),
+    "global_maxpool1d": lambda layer, in_shape, o: [keras.layers.GlobalMaxPooling1D(data_format=CL, dtype=o.dtype)],
+    "global_avgpool1d": lambda layer, in_shape, o: [keras.layers.GlobalAveragePooling1D(data_format=CL,
+                                                                                         dtype=o.dtype)],
+    "lstm": lambda layer, in_shape, o: lstm_stack(layer, o.use_cudnn, o.lstm_unroll, o.dtype),
+    "layernorm": lambda layer, in_shape, o: [keras.layers.LayerNormalization(epsilon=layer.eps, dtype=o.dtype)],
+    "positional_encoding": lambda layer, in_shape, o: [PositionalEncoding(layer, in_shape[-1], dtype=o.dtype)],
+    "transformer_encoder": lambda layer, in_shape, o: [TransformerEncoder(layer, dtype=o.dtype)],
+}
+"""Neutral layer kind → (layer, in_shape, options) → the Keras layers that compute it."""
+
+
 def build_layer(layer: L.Layer, in_shape: Shape, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False,
                 dtype: Policy | None = None) -> list[keras.layers.Layer]:
     """The Keras layers (usually one) that compute one neutral layer, under `dtype` (default float32)."""
-    dtype = dtype or Policy("float32")
-    if isinstance(layer, L.Dense):
-        return [keras.layers.Dense(layer.units, activation=activation_fn(layer.activation), use_bias=layer.use_bias,
-                                   dtype=dtype)]
-    if isinstance(layer, L.Conv2D):
-        return [keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
-                                    activation=activation_fn(layer.activation), data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.Conv1D):
-        return [keras.layers.Conv1D(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
-                                    activation=activation_fn(layer.activation), data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.MaxPool2D):
-        return [keras.layers.MaxPooling2D(layer.pool_size, strides=layer.effective_stride, padding="valid",
-                                          data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.MaxPool1D):
-        return [keras.layers.MaxPooling1D(layer.pool_size, strides=layer.effective_stride, padding="valid",
-                                          data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.Flatten):
-        return [keras.layers.Flatten(data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.Dropout):
-        return [PhiloxDropout(layer.rate, dtype=dtype)]
-    if isinstance(layer, L.Activation):
-        return [keras.layers.Activation(activation_fn(layer.name), dtype=dtype)]
-    if isinstance(layer, L.Embedding):
-        return [keras.layers.Embedding(layer.vocab_size, layer.dim, dtype=dtype)]
-    if isinstance(layer, L.GlobalMaxPool1D):
-        return [keras.layers.GlobalMaxPooling1D(data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.GlobalAveragePool1D):
-        return [keras.layers.GlobalAveragePooling1D(data_format=CL, dtype=dtype)]
-    if isinstance(layer, L.LSTM):
-        return lstm_stack(layer, use_cudnn, lstm_unroll, dtype)
-    if isinstance(layer, L.LayerNorm):
-        return [keras.layers.LayerNormalization(epsilon=layer.eps, dtype=dtype)]
-    if isinstance(layer, L.PositionalEncoding):
-        return [PositionalEncoding(layer, in_shape[-1], dtype=dtype)]
-    if isinstance(layer, L.TransformerEncoder):
-        return [TransformerEncoder(layer, dtype=dtype)]
-    raise NotImplementedError(f"tensorflow backend: no builder for layer kind {getattr(layer, 'kind', layer)!r}")
+    options = Options(dtype or Policy("float32"), use_cudnn, lstm_unroll)
+    return for_kind(LAYER_BUILDERS, layer.kind, NAME)(layer, in_shape, options)
 
 
-class NativeModel(keras.Model):
+class NeutralModel(keras.Model):
     """The neutral layer stack as Keras layers called in order; `blocks[i]` holds the layers of neutral layer i."""
 
     def __init__(self, blocks: list[list[keras.layers.Layer]], dtype: Policy | None = None) -> None:
@@ -206,12 +223,12 @@ class NativeModel(keras.Model):
 
 
 def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll: bool = False,
-                dtype: Policy | None = None) -> NativeModel:
+                dtype: Policy | None = None) -> NeutralModel:
     """Build and materialise (one zero batch) the Keras model for a neutral spec on the current device scope, every
     layer under `dtype` (default float32; outputs come in its compute dtype)."""
     dtype = dtype or Policy("float32")
     blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll, dtype=dtype)
               for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
-    model = NativeModel(blocks, dtype=dtype)
+    model = NeutralModel(blocks, dtype=dtype)
     model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
     return model

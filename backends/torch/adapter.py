@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from backends.base import Adapter, Unsupported
-from backends.torch.layers import NeutralNet
-from backends.torch.weights import load_weights, read_weights, trainable_count
+from backends.torch import MODES, NAME, probes
+from backends.torch.layers import NeutralModel, build_model
+from backends.torch.optim import make_loss, make_optimizer, optimizer_impl
+from backends.torch.weights import read_weights, trainable_count, write_weights
+from common.machine import cpu_model
 from suites.params import Weights
-from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
+from suites.spec import ModelSpec, TaskSpec
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -33,46 +34,18 @@ def resolve_device(device: str) -> torch.device:
     raise Unsupported(f"unknown device {device!r}; use auto, cpu, cuda or gpu")
 
 
-def cpu_name() -> str:
-    """The CPU model name from /proc/cpuinfo, else platform's answer."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def make_optimizer(params: list[torch.nn.Parameter], spec: OptimizerSpec) -> torch.optim.Optimizer:
-    """SGD (momentum, no nesterov, no decay) or Adam with the spec's constants, fused kernels where available."""
-    if spec.name == "sgd":
-        def build(**impl: bool) -> torch.optim.Optimizer:
-            return torch.optim.SGD(params, lr=spec.learning_rate, momentum=spec.momentum, dampening=0.0,
-                                   weight_decay=0.0, nesterov=False, **impl)
-    else:
-        def build(**impl: bool) -> torch.optim.Optimizer:
-            return torch.optim.Adam(params, lr=spec.learning_rate, betas=(spec.beta1, spec.beta2), eps=spec.eps,
-                                    weight_decay=0.0, amsgrad=False, **impl)
-    try:
-        return build(fused=True)
-    except (RuntimeError, ValueError):
-        return build(foreach=True)
-
-
 class TorchAdapter(Adapter):
     """A neutral model as an nn.Module trained with torch.optim; 'compile' wraps the steps in torch.compile;
     'channels_last' is eager with 4-D conv weights and image batches in torch.channels_last (NHWC) memory format."""
 
-    name: ClassVar[str] = "torch"
-    modes: ClassVar[tuple[str, ...]] = ("eager", "compile", "channels_last")
-    default_mode: ClassVar[str] = "eager"
+    name: ClassVar[str] = NAME
+    modes: ClassVar[tuple[str, ...]] = MODES
+    default_mode: ClassVar[str] = MODES[0]
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # fp32, or bf16 autocast (mixed precision, fp32 master weights)
         self.dev = resolve_device(device)
-        self.net: NeutralNet | None = None
+        self.net: NeutralModel | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._training = True
 
@@ -85,17 +58,17 @@ class TorchAdapter(Adapter):
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
         torch.manual_seed(task.seed)
         self.model, self.task = model, task
-        self.net = NeutralNet(model).to(self.dev)
+        self.net = build_model(model).to(self.dev)
         if self.mode == "channels_last":
             self.net = self.net.to(memory_format=torch.channels_last)  # 4-D (Conv2d) weights only; copy_ keeps it
         self.net.train()
         self._training = True
         self._params = [p for p in self.net.parameters() if p.requires_grad]
-        self._loss = F.cross_entropy if task.is_classification else F.mse_loss
+        self._loss = make_loss(task.loss)
         forward_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = self._forward_loss
         forward: Callable[[torch.Tensor], torch.Tensor] = self.net
         if self.mode == "compile":
-            torch._dynamo.reset()  # per-code-object caches are shared by every NeutralNet: start clean for this model
+            torch._dynamo.reset()  # per-code-object caches are shared by every NeutralModel: start clean for this model
             forward_loss = torch.compile(forward_loss, dynamic=False)
             forward = torch.compile(forward, dynamic=False)
         self._loss_fn, self._forward_fn = forward_loss, forward
@@ -109,7 +82,7 @@ class TorchAdapter(Adapter):
         """bf16 autocast around forward and loss when precision is 'bf16' (weights and optimizer stay fp32)."""
         return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
-    def _net(self) -> NeutralNet:
+    def _net(self) -> NeutralModel:
         if self.net is None:
             raise RuntimeError("call build() first")
         return self.net
@@ -124,7 +97,7 @@ class TorchAdapter(Adapter):
         return read_weights(self._net(), self.model)
 
     def set_weights(self, weights: Weights) -> None:
-        load_weights(self._net(), self.model, weights)
+        write_weights(self._net(), self.model, weights)
         self.optimizer = make_optimizer(self._params, self.task.optimizer)
 
     def trainable_param_count(self) -> int:
@@ -190,54 +163,16 @@ class TorchAdapter(Adapter):
                             + (f", {layout}" if self._net().input_channels_first else "")}
 
     def counted_flops(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """torch.utils.flop_counter over the eager module: one no-grad eval forward, and one train-mode forward,
-        loss and backward (gradients then dropped, no optimizer step). Unsupported for LSTM and Transformer encoder
-        layers, whose fused kernels the counter has no rule for (it would silently see only the other layers)."""
-        from torch.utils.flop_counter import FlopCounterMode
-
-        blind = sorted({type(layer).__name__ for layer in self._net().spec.layers
-                        if type(layer).__name__ in ("LSTM", "TransformerEncoder")})
-        if blind:
-            raise Unsupported(f"torch.utils.flop_counter has no rule for the fused kernels of {', '.join(blind)}")
+        """torch.utils.flop_counter over the eager module (probes.counted_flops); no optimizer step."""
         xt, yt = self.put(x, y)
-        net = self._net()
-        self._set_training(False)
-        with FlopCounterMode(display=False) as forward, torch.no_grad(), self._autocast():
-            net(xt)
-        self._set_training(True)
-        with FlopCounterMode(display=False) as train, self._autocast():
-            self._loss(net(xt), yt).backward()
-        assert self.optimizer is not None
-        self.optimizer.zero_grad(set_to_none=True)
-        return {"forward_flops": float(forward.get_total_flops()), "train_flops": float(train.get_total_flops()),
-                "counter": "torch.utils.flop_counter.FlopCounterMode (eager module; matmul/conv FLOPs, 2 per MAC)"}
+        try:
+            return probes.counted_flops(self._net(), self._loss, xt, yt, self._autocast)
+        finally:
+            self._training = self._net().training
 
     def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised fp32 torch.mm of two 8192² matrices on CUDA (TF32 as currently set); None on CPU.
-
-        Allocates three 256 MiB matrices, which count toward torch.cuda.max_memory_allocated: call it before build
-        (or in its own process) when the device peak matters."""
-        if self.dev.type != "cuda":
-            return None
-        n = 8192
-        gen = torch.Generator(device=self.dev).manual_seed(0)
-        a = torch.randn(n, n, device=self.dev, dtype=torch.float32, generator=gen)
-        b = torch.randn(n, n, device=self.dev, dtype=torch.float32, generator=gen)
-        out = torch.empty(n, n, device=self.dev, dtype=torch.float32)
-        for _ in range(3):
-            torch.mm(a, b, out=out)
-        torch.cuda.synchronize(self.dev)
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            torch.mm(a, b, out=out)
-            torch.cuda.synchronize(self.dev)
-            best = min(best, time.perf_counter() - start)
-        del a, b, out
-        tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
-        return {"peak_flops_per_s": 2 * n**3 / best,
-                "method": f"torch.mm float32 {n}x{n}, 3 warm-up, best of 5 synchronised, "
-                          f"torch.backends.cuda.matmul.allow_tf32={tf32}"}
+        """Best of 5 synchronised fp32 8192² torch.mm on CUDA (probes.peak_matmul); None on CPU."""
+        return probes.peak_matmul(self.dev)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self._set_training(False)
@@ -265,7 +200,7 @@ class TorchAdapter(Adapter):
         cuda = self.dev.type == "cuda"
         return {
             "device": self.dev.type,
-            "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_name(),
+            "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
             "framework": "torch",
             "framework_version": torch.__version__,
             "cuda_version": torch.version.cuda if cuda else None,
@@ -289,11 +224,5 @@ class TorchAdapter(Adapter):
             "tf32_reason": None if cuda else "TF32 applies to CUDA only; this run is on CPU",
             "tf32_matmul": matmul_tf32,
             "tf32_cudnn": cudnn_tf32,
-            "optimizer_impl": self._optimizer_impl(),
+            "optimizer_impl": optimizer_impl(self.optimizer),
         }
-
-    def _optimizer_impl(self) -> str | None:
-        if self.optimizer is None:
-            return None
-        group = self.optimizer.param_groups[0]
-        return "fused" if group.get("fused") else "foreach" if group.get("foreach") else "for-loop"

@@ -1,43 +1,38 @@
-"""Builds a torch nn.Module from a neutral ModelSpec, tracking channels-first/last layout between layers."""
+"""Builds a torch nn.Module from a neutral ModelSpec, tracking channels-first/last layout between layers.
+
+LAYER_BUILDERS maps each neutral layer kind to a function (layer, in_shape, channels_first) → the torch modules that
+compute it; a parameterised layer's first module owns its weights (see weights.py).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from suites.layers import (
-    LSTM,
-    Activation,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GlobalAveragePool1D,
-    GlobalMaxPool1D,
-    Layer,
-    LayerNorm,
-    MaxPool1D,
-    MaxPool2D,
-    PositionalEncoding,
-    Shape,
-    TransformerEncoder,
-)
+from backends.base import for_kind
+from backends.torch import NAME
+from suites import layers as L
+from suites.layers import Shape
+from suites.params import layer_param_shapes
+from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
 
-CHANNELS_FIRST = (Conv2D, MaxPool2D, Conv1D, MaxPool1D)
-"""Layers that run in torch's native channels-first layout (N, C, *spatial)."""
+CHANNELS_FIRST = frozenset({"conv2d", "maxpool2d", "conv1d", "maxpool1d"})
+"""Layer kinds that run in torch's native channels-first layout (N, C, *spatial)."""
 
-LAYOUT_FREE = (Dropout, Activation)
-"""Element-wise layers that accept either layout unchanged."""
+LAYOUT_FREE = frozenset({"dropout", "activation"})
+"""Element-wise layer kinds that accept either layout unchanged."""
+
+EITHER_LAYOUT = LAYOUT_FREE | {"global_maxpool1d", "global_avgpool1d"}
+"""Layer kinds that take either layout (global pools reduce the time axis wherever it is)."""
 
 
-def activation_module(name: str | None) -> nn.Module | None:
-    """The torch module for a neutral activation name (gelu is the exact erf form)."""
+def activation(name: str | None) -> nn.Module | None:
+    """The torch module for a neutral activation name (gelu is the exact erf form); None for no activation."""
     if name is None:
         return None
     if name == "gelu":
@@ -71,7 +66,7 @@ class GlobalPool(nn.Module):
 class StackedLSTM(nn.Module):
     """nn.LSTM (batch_first) with one bias per gate: bias_hh is frozen at zero; optionally the last step only."""
 
-    def __init__(self, in_features: int, spec: LSTM) -> None:
+    def __init__(self, in_features: int, spec: L.LSTM) -> None:
         super().__init__()
         self.lstm = nn.LSTM(in_features, spec.units, num_layers=spec.num_layers, batch_first=True)
         self.return_sequences = spec.return_sequences
@@ -86,23 +81,13 @@ class StackedLSTM(nn.Module):
         return out if self.return_sequences else out[:, -1]
 
 
-def sinusoid_table(max_len: int, dim: int) -> np.ndarray:
-    """pe[pos, 2i] = sin(pos / 10000^(2i/D)), pe[pos, 2i+1] = cos(...), computed in float64, returned float32."""
-    pos = np.arange(max_len, dtype=np.float64)[:, None]
-    rates = np.power(10000.0, -np.arange(0, dim, 2, dtype=np.float64) / dim)
-    table = np.zeros((max_len, dim), dtype=np.float64)
-    table[:, 0::2] = np.sin(pos * rates)
-    table[:, 1::2] = np.cos(pos * rates)
-    return table.astype(np.float32)
-
-
 class SinusoidalPositions(nn.Module):
     """x * sqrt(D) (optional) + the fixed sinusoidal table, on (N, T, D)."""
 
-    def __init__(self, spec: PositionalEncoding, dim: int) -> None:
+    def __init__(self, spec: L.PositionalEncoding, dim: int) -> None:
         super().__init__()
         self.scale = math.sqrt(dim) if spec.scale_input else 1.0
-        self.register_buffer("pe", torch.from_numpy(sinusoid_table(spec.max_len, dim)), persistent=False)
+        self.register_buffer("pe", torch.from_numpy(sinusoidal_table(spec.max_len, dim)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale != 1.0:
@@ -114,35 +99,70 @@ def _conv_padding(padding: str) -> str | int:
     return "same" if padding == "same" else 0
 
 
-def _param_layer(layer: Layer, in_shape: Shape) -> nn.Module:
-    """The torch module that owns a parameterised layer's weights."""
-    if isinstance(layer, Dense):
-        return nn.Linear(in_shape[-1], layer.units, bias=layer.use_bias)
-    if isinstance(layer, Conv2D):
-        return nn.Conv2d(in_shape[-1], layer.filters, layer.kernel_size, stride=layer.stride,
-                         padding=_conv_padding(layer.padding))
-    if isinstance(layer, Conv1D):
-        return nn.Conv1d(in_shape[-1], layer.filters, layer.kernel_size, stride=layer.stride,
-                         padding=_conv_padding(layer.padding))
-    if isinstance(layer, Embedding):
-        return nn.Embedding(layer.vocab_size, layer.dim)
-    if isinstance(layer, LSTM):
-        return StackedLSTM(in_shape[-1], layer)
-    if isinstance(layer, LayerNorm):
-        return nn.LayerNorm(in_shape[-1], eps=layer.eps)
-    if isinstance(layer, TransformerEncoder):
-        return nn.TransformerEncoderLayer(layer.d_model, layer.num_heads, layer.ff_dim, dropout=layer.dropout,
-                                          activation=layer.activation, layer_norm_eps=layer.layer_norm_eps,
-                                          batch_first=True, norm_first=layer.norm_first)
-    raise TypeError(f"{type(layer).__name__} has no parameters")
+def _activated(owner: nn.Module, name: str | None) -> list[nn.Module]:
+    act = activation(name)
+    return [owner] if act is None else [owner, act]
 
 
-def _feeds_dense(layers: tuple[Layer, ...], start: int) -> int | None:
+def _dense(layer: L.Dense, in_shape: Shape, first: bool) -> list[nn.Module]:
+    return _activated(nn.Linear(in_shape[-1], layer.units, bias=layer.use_bias), layer.activation)
+
+
+def _conv2d(layer: L.Conv2D, in_shape: Shape, first: bool) -> list[nn.Module]:
+    return _activated(nn.Conv2d(in_shape[-1], layer.filters, layer.kernel_size, stride=layer.stride,
+                                padding=_conv_padding(layer.padding)), layer.activation)
+
+
+def _conv1d(layer: L.Conv1D, in_shape: Shape, first: bool) -> list[nn.Module]:
+    return _activated(nn.Conv1d(in_shape[-1], layer.filters, layer.kernel_size, stride=layer.stride,
+                                padding=_conv_padding(layer.padding)), layer.activation)
+
+
+def _transformer(layer: L.TransformerEncoder, in_shape: Shape, first: bool) -> list[nn.Module]:
+    return [nn.TransformerEncoderLayer(layer.d_model, layer.num_heads, layer.ff_dim, dropout=layer.dropout,
+                                       activation=layer.activation, layer_norm_eps=layer.layer_norm_eps,
+                                       batch_first=True, norm_first=layer.norm_first)]
+
+
+def _activation_layer(layer: L.Activation, in_shape: Shape, first: bool) -> list[nn.Module]:
+    act = activation(layer.name)
+    assert act is not None
+    return [act]
+
+
+Builder = Callable[..., list[nn.Module]]
+
+LAYER_BUILDERS: dict[str, Builder] = {
+    "dense": _dense,
+    "conv2d": _conv2d,
+    "maxpool2d": lambda layer, in_shape, first: [nn.MaxPool2d(layer.pool_size, stride=layer.effective_stride)],
+    "flatten": lambda layer, in_shape, first: [nn.Flatten(1)],
+    "dropout": lambda layer, in_shape, first: [nn.Dropout(layer.rate)] if layer.rate > 0 else [],
+    "activation": _activation_layer,
+    "embedding": lambda layer, in_shape, first: [nn.Embedding(layer.vocab_size, layer.dim)],
+    "conv1d": _conv1d,
+    "maxpool1d": lambda layer, in_shape, first: [nn.MaxPool1d(layer.pool_size, stride=layer.effective_stride)],
+    "global_maxpool1d": lambda layer, in_shape, first: [GlobalPool(True, dim=2 if first else 1)],
+    "global_avgpool1d": lambda layer, in_shape, first: [GlobalPool(False, dim=2 if first else 1)],
+    "lstm": lambda layer, in_shape, first: [StackedLSTM(in_shape[-1], layer)],
+    "layernorm": lambda layer, in_shape, first: [nn.LayerNorm(in_shape[-1], eps=layer.eps)],
+    "positional_encoding": lambda layer, in_shape, first: [SinusoidalPositions(layer, in_shape[-1])],
+    "transformer_encoder": _transformer,
+}
+"""Neutral layer kind → (layer, in_shape, channels_first) → its torch modules (the owner of its weights first)."""
+
+
+def build_layer(layer: L.Layer, in_shape: Shape, channels_first: bool = False) -> list[nn.Module]:
+    """The torch modules that compute one neutral layer on an input in the given layout."""
+    return for_kind(LAYER_BUILDERS, layer.kind, NAME)(layer, in_shape, channels_first)
+
+
+def _feeds_dense(layers: tuple[L.Layer, ...], start: int) -> int | None:
     """Index of the Dense that consumes layer `start`'s output through layout-free layers only, else None."""
     for j in range(start, len(layers)):
-        if isinstance(layers[j], Dense):
+        if layers[j].kind == "dense":
             return j
-        if not isinstance(layers[j], LAYOUT_FREE):
+        if layers[j].kind not in LAYOUT_FREE:
             return None
     return None
 
@@ -152,8 +172,8 @@ def _input_channels_first(model: ModelSpec) -> bool:
     if len(model.input_shape) < 2 or model.input_dtype != "float32":
         return False
     for layer in model.layers:
-        if not isinstance(layer, LAYOUT_FREE):
-            return isinstance(layer, CHANNELS_FIRST)
+        if layer.kind not in LAYOUT_FREE:
+            return layer.kind in CHANNELS_FIRST
     return False
 
 
@@ -163,7 +183,7 @@ def flatten_row_order(shape: Shape) -> np.ndarray:
     return np.moveaxis(neutral, -1, 0).ravel()
 
 
-class NeutralNet(nn.Module):
+class NeutralModel(nn.Module):
     """A neutral model as one nn.Sequential; `owners` maps layer index → the module holding its weights."""
 
     def __init__(self, model: ModelSpec) -> None:
@@ -178,7 +198,7 @@ class NeutralNet(nn.Module):
         mods: list[nn.Module] = []
         first = self.input_channels_first
         for i, (layer, (in_shape, out_shape)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True)):
-            if isinstance(layer, Flatten) and first:
+            if layer.kind == "flatten" and first:
                 dense = _feeds_dense(model.layers, i + 1)
                 if dense is None:
                     mods.append(MoveChannels(to_first=False))
@@ -187,42 +207,24 @@ class NeutralNet(nn.Module):
                 mods.append(nn.Flatten(1))
                 first = False
                 continue
-            layout_bound = not isinstance(layer, LAYOUT_FREE + (GlobalMaxPool1D, GlobalAveragePool1D))
-            wants_first = isinstance(layer, CHANNELS_FIRST)
-            if len(in_shape) >= 2 and layout_bound and wants_first != first:
+            wants_first = layer.kind in CHANNELS_FIRST
+            if len(in_shape) >= 2 and layer.kind not in EITHER_LAYOUT and wants_first != first:
                 mods.append(MoveChannels(to_first=wants_first))
                 first = wants_first
-            mods.extend(self._layer_modules(i, layer, in_shape, first))
+            built = build_layer(layer, in_shape, first)
+            if layer_param_shapes(layer, in_shape):
+                self.owners[i] = built[0]
+            mods.extend(built)
             if len(out_shape) < 2:
                 first = False
         if first:
             mods.append(MoveChannels(to_first=False))
         return mods
 
-    def _layer_modules(self, i: int, layer: Layer, in_shape: Shape, first: bool) -> list[nn.Module]:
-        if isinstance(layer, (Dense, Conv2D, Conv1D, Embedding, LSTM, LayerNorm, TransformerEncoder)):
-            owner = _param_layer(layer, in_shape)
-            self.owners[i] = owner
-            act = activation_module(getattr(layer, "activation", None)) if isinstance(
-                layer, (Dense, Conv2D, Conv1D)) else None
-            return [owner] if act is None else [owner, act]
-        if isinstance(layer, MaxPool2D):
-            return [nn.MaxPool2d(layer.pool_size, stride=layer.effective_stride)]
-        if isinstance(layer, MaxPool1D):
-            return [nn.MaxPool1d(layer.pool_size, stride=layer.effective_stride)]
-        if isinstance(layer, Flatten):
-            return [nn.Flatten(1)]
-        if isinstance(layer, Dropout):
-            return [nn.Dropout(layer.rate)] if layer.rate > 0 else []
-        if isinstance(layer, Activation):
-            act = activation_module(layer.name)
-            assert act is not None
-            return [act]
-        if isinstance(layer, (GlobalMaxPool1D, GlobalAveragePool1D)):
-            return [GlobalPool(isinstance(layer, GlobalMaxPool1D), dim=2 if first else 1)]
-        if isinstance(layer, PositionalEncoding):
-            return [SinusoidalPositions(layer, in_shape[-1])]
-        raise TypeError(f"torch backend cannot build layer {type(layer).__name__}")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+def build_model(spec: ModelSpec) -> NeutralModel:
+    """The torch module for a neutral spec (placeholder initial values: load weights with weights.write_weights)."""
+    return NeutralModel(spec)

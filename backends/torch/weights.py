@@ -1,21 +1,39 @@
-"""Neutral (Keras-style, channels-last) ⇄ torch weight mapping for every parameterised layer."""
+"""Neutral (Keras-style, channels-last) ⇄ torch weight mapping for every parameterised layer.
+
+WEIGHT_MAPS maps each parameterised layer kind to its pair of functions (neutral → native, native → neutral).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from backends.torch.layers import NeutralNet
-from suites.layers import LSTM, Conv1D, Conv2D, Dense, Embedding, LayerNorm, TransformerEncoder
+from backends.base import for_kind
+from backends.torch import NAME
+from backends.torch.layers import NeutralModel
+from suites import layers as L
 from suites.params import Weights, check_weights
 from suites.spec import ModelSpec
 
 Arrays = dict[str, np.ndarray]
-"""Native torch parameter name (relative to the owning module) → array in torch's layout."""
+"""Parameter name (native: relative to the owning module; neutral: the layer's local name) → array."""
+
+Rows = np.ndarray | None
+"""A Dense kernel's row permutation after a channels-first flatten (NeutralModel.row_orders), else None."""
 
 
-def _dense_to_native(p: Arrays, rows: np.ndarray | None) -> Arrays:
+class WeightMap(NamedTuple):
+    """One layer kind's weights: neutral local arrays → native arrays, and back."""
+
+    to_native: Callable[[L.Layer, Arrays, Rows], Arrays]
+    from_native: Callable[[L.Layer, Arrays, Rows], Arrays]
+
+
+def _dense_to_native(layer: L.Dense, p: Arrays, rows: Rows) -> Arrays:
     kernel = p["kernel"] if rows is None else p["kernel"][rows]
     out = {"weight": kernel.T}
     if "bias" in p:
@@ -23,7 +41,7 @@ def _dense_to_native(p: Arrays, rows: np.ndarray | None) -> Arrays:
     return out
 
 
-def _dense_from_native(n: Arrays, rows: np.ndarray | None) -> Arrays:
+def _dense_from_native(layer: L.Dense, n: Arrays, rows: Rows) -> Arrays:
     kernel = n["weight"].T
     if rows is not None:
         restored = np.empty_like(kernel)
@@ -35,7 +53,27 @@ def _dense_from_native(n: Arrays, rows: np.ndarray | None) -> Arrays:
     return out
 
 
-def _transformer_to_native(p: Arrays, d: int) -> Arrays:
+def _lstm_to_native(layer: L.LSTM, p: Arrays, rows: Rows) -> Arrays:
+    out: Arrays = {}
+    for k in range(layer.num_layers):
+        out[f"lstm.weight_ih_l{k}"] = p[f"l{k}.kernel"].T
+        out[f"lstm.weight_hh_l{k}"] = p[f"l{k}.recurrent_kernel"].T
+        out[f"lstm.bias_ih_l{k}"] = p[f"l{k}.bias"]
+        out[f"lstm.bias_hh_l{k}"] = np.zeros_like(p[f"l{k}.bias"])
+    return out
+
+
+def _lstm_from_native(layer: L.LSTM, n: Arrays, rows: Rows) -> Arrays:
+    out: Arrays = {}
+    for k in range(layer.num_layers):
+        out[f"l{k}.kernel"] = n[f"lstm.weight_ih_l{k}"].T
+        out[f"l{k}.recurrent_kernel"] = n[f"lstm.weight_hh_l{k}"].T
+        out[f"l{k}.bias"] = n[f"lstm.bias_ih_l{k}"] + n[f"lstm.bias_hh_l{k}"]
+    return out
+
+
+def _transformer_to_native(layer: L.TransformerEncoder, p: Arrays, rows: Rows) -> Arrays:
+    d = layer.d_model
     qkv = [p[f"attn.{k}.kernel"].reshape(d, d).T for k in ("query", "key", "value")]
     return {
         "self_attn.in_proj_weight": np.concatenate(qkv, axis=0),
@@ -49,8 +87,8 @@ def _transformer_to_native(p: Arrays, d: int) -> Arrays:
     }
 
 
-def _transformer_from_native(n: Arrays, spec: TransformerEncoder) -> Arrays:
-    d, heads, hd = spec.d_model, spec.num_heads, spec.head_dim
+def _transformer_from_native(layer: L.TransformerEncoder, n: Arrays, rows: Rows) -> Arrays:
+    d, heads, hd = layer.d_model, layer.num_heads, layer.head_dim
     out: Arrays = {}
     for j, k in enumerate(("query", "key", "value")):
         out[f"attn.{k}.kernel"] = n["self_attn.in_proj_weight"][j * d:(j + 1) * d].T.reshape(d, heads, hd)
@@ -64,53 +102,21 @@ def _transformer_from_native(n: Arrays, spec: TransformerEncoder) -> Arrays:
     return out
 
 
-def layer_to_native(layer: object, p: Arrays, rows: np.ndarray | None) -> Arrays:
-    """One layer's neutral parameters (local names) as torch arrays keyed by the owner's parameter names."""
-    if isinstance(layer, Dense):
-        return _dense_to_native(p, rows)
-    if isinstance(layer, Conv2D):
-        return {"weight": p["kernel"].transpose(3, 2, 0, 1), "bias": p["bias"]}
-    if isinstance(layer, Conv1D):
-        return {"weight": p["kernel"].transpose(2, 1, 0), "bias": p["bias"]}
-    if isinstance(layer, Embedding):
-        return {"weight": p["embeddings"]}
-    if isinstance(layer, LSTM):
-        out: Arrays = {}
-        for k in range(layer.num_layers):
-            out[f"lstm.weight_ih_l{k}"] = p[f"l{k}.kernel"].T
-            out[f"lstm.weight_hh_l{k}"] = p[f"l{k}.recurrent_kernel"].T
-            out[f"lstm.bias_ih_l{k}"] = p[f"l{k}.bias"]
-            out[f"lstm.bias_hh_l{k}"] = np.zeros_like(p[f"l{k}.bias"])
-        return out
-    if isinstance(layer, LayerNorm):
-        return {"weight": p["scale"], "bias": p["bias"]}
-    if isinstance(layer, TransformerEncoder):
-        return _transformer_to_native(p, layer.d_model)
-    raise TypeError(f"{type(layer).__name__} has no weights")
-
-
-def layer_from_native(layer: object, n: Arrays, rows: np.ndarray | None) -> Arrays:
-    """One layer's torch parameters back in the neutral layout (local names)."""
-    if isinstance(layer, Dense):
-        return _dense_from_native(n, rows)
-    if isinstance(layer, Conv2D):
-        return {"kernel": n["weight"].transpose(2, 3, 1, 0), "bias": n["bias"]}
-    if isinstance(layer, Conv1D):
-        return {"kernel": n["weight"].transpose(2, 1, 0), "bias": n["bias"]}
-    if isinstance(layer, Embedding):
-        return {"embeddings": n["weight"]}
-    if isinstance(layer, LSTM):
-        out: Arrays = {}
-        for k in range(layer.num_layers):
-            out[f"l{k}.kernel"] = n[f"lstm.weight_ih_l{k}"].T
-            out[f"l{k}.recurrent_kernel"] = n[f"lstm.weight_hh_l{k}"].T
-            out[f"l{k}.bias"] = n[f"lstm.bias_ih_l{k}"] + n[f"lstm.bias_hh_l{k}"]
-        return out
-    if isinstance(layer, LayerNorm):
-        return {"scale": n["weight"], "bias": n["bias"]}
-    if isinstance(layer, TransformerEncoder):
-        return _transformer_from_native(n, layer)
-    raise TypeError(f"{type(layer).__name__} has no weights")
+WEIGHT_MAPS: dict[str, WeightMap] = {
+    "dense": WeightMap(_dense_to_native, _dense_from_native),
+    "conv2d": WeightMap(lambda layer, p, rows: {"weight": p["kernel"].transpose(3, 2, 0, 1), "bias": p["bias"]},
+                        lambda layer, n, rows: {"kernel": n["weight"].transpose(2, 3, 1, 0), "bias": n["bias"]}),
+    "conv1d": WeightMap(lambda layer, p, rows: {"weight": p["kernel"].transpose(2, 1, 0), "bias": p["bias"]},
+                        lambda layer, n, rows: {"kernel": n["weight"].transpose(2, 1, 0), "bias": n["bias"]}),
+    "embedding": WeightMap(lambda layer, p, rows: {"weight": p["embeddings"]},
+                           lambda layer, n, rows: {"embeddings": n["weight"]}),
+    "lstm": WeightMap(_lstm_to_native, _lstm_from_native),
+    "layernorm": WeightMap(lambda layer, p, rows: {"weight": p["scale"], "bias": p["bias"]},
+                           lambda layer, n, rows: {"scale": n["weight"], "bias": n["bias"]}),
+    "transformer_encoder": WeightMap(_transformer_to_native, _transformer_from_native),
+}
+"""Parameterised layer kind → its neutral ⇄ torch weight mapping (Conv2D (kH, kW, in, out) ⇄ (out, in, kH, kW),
+Dense (in, out) ⇄ (out, in), LSTM with torch's second bias frozen at zero, attention q/k/v stacked)."""
 
 
 def _local(weights: Weights, index: int) -> Arrays:
@@ -118,30 +124,31 @@ def _local(weights: Weights, index: int) -> Arrays:
     return {name[len(prefix):]: value for name, value in weights.items() if name.startswith(prefix)}
 
 
-def load_weights(net: NeutralNet, model: ModelSpec, weights: Weights) -> None:
-    """Copy neutral-layout weights into the net's parameters in place (compiled graphs stay valid)."""
-    check_weights(model, weights)
+def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> None:
+    """Copy neutral-layout weights into the model's parameters in place (compiled graphs stay valid)."""
+    check_weights(spec, weights)
     with torch.no_grad():
-        for index, owner in net.owners.items():
-            native = layer_to_native(model.layers[index], _local(weights, index), net.row_orders.get(index))
+        for index, owner in model.owners.items():
+            layer = spec.layers[index]
+            to_native = for_kind(WEIGHT_MAPS, layer.kind, NAME, "weight map for layer").to_native
+            native = to_native(layer, _local(weights, index), model.row_orders.get(index))
             tensors = dict(owner.named_parameters())
             for name, value in native.items():
-                target = tensors[name]
-                source = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-                target.copy_(source)
+                tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
 
 
-def read_weights(net: NeutralNet, model: ModelSpec) -> Weights:
-    """Every trainable parameter of the net in the neutral layout, as fresh float32 numpy arrays."""
+def read_weights(model: NeutralModel, spec: ModelSpec) -> Weights:
+    """Every trainable parameter of the model in the neutral layout, as fresh float32 numpy arrays."""
     weights: Weights = {}
-    for index, owner in net.owners.items():
+    for index, owner in model.owners.items():
+        layer = spec.layers[index]
+        from_native = for_kind(WEIGHT_MAPS, layer.kind, NAME, "weight map for layer").from_native
         native = {name: p.detach().to("cpu", copy=True).numpy() for name, p in owner.named_parameters()}
-        for local, value in layer_from_native(model.layers[index], native, net.row_orders.get(index)).items():
+        for local, value in from_native(layer, native, model.row_orders.get(index)).items():
             weights[f"{index}.{local}"] = np.ascontiguousarray(value, dtype=np.float32)
     return weights
 
 
-def trainable_count(net: nn.Module) -> int:
+def trainable_count(model: nn.Module) -> int:
     """Trainable scalars as torch counts them (the LSTM's frozen bias_hh is excluded)."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
-
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,63 @@
+"""What JAX itself measures about a model and the device: XLA's cost analysis, and the peak float32 GEMM rate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from backends.base import Unsupported
+from backends.jax.layers import unrolled_scans
+from common.clock import best_seconds
+
+
+def cost_flops(lowered: Any) -> tuple[float, str] | None:
+    """('flops', source) from XLA's cost analysis of a jax Lowered (unoptimised HLO), else of its compiled module
+    (optimised HLO); None if neither reports flops."""
+    analyses = ((lowered.cost_analysis, "lowered, unoptimised HLO"),
+                (lambda: lowered.compile().cost_analysis(), "compiled, optimised HLO"))
+    for analyse, source in analyses:
+        try:
+            cost = analyse()
+        except (NotImplementedError, RuntimeError, jax.errors.JaxRuntimeError):
+            continue
+        if isinstance(cost, (list, tuple)):  # older jax: one dict per device program
+            cost = cost[0] if cost else None
+        if cost and cost.get("flops") is not None:
+            return float(cost["flops"]), source
+    return None
+
+
+def counted_flops(infer: Callable[..., Any], loss_and_grads: Callable[..., Any], params: list[jax.Array],
+                  key: jax.Array, x: jax.Array, y: jax.Array) -> dict[str, Any]:
+    """XLA's cost analysis of jax.jit(infer)(params, x), and of jax.jit(loss_and_grads)(params, key, x, y) (forward
+    with dropout + backward, no optimizer update); lowered only, so nothing runs and no state changes. Both functions
+    must be fresh (not jitted before): a cached trace would keep the rolled LSTM loop."""
+    with unrolled_scans():
+        forward = cost_flops(jax.jit(infer).lower(params, x))
+        train = cost_flops(jax.jit(loss_and_grads).lower(params, key, x, y))
+    if forward is None:
+        platform = next(iter(x.devices())).platform
+        raise Unsupported(f"jax {jax.__version__}: XLA cost_analysis reports no 'flops' on {platform}")
+    return {"forward_flops": forward[0], "train_flops": train[0] if train else None,
+            "counter": f"XLA cost_analysis ({forward[1]}, LSTM scans unrolled; dot/conv 2 per multiply-add, "
+                       "+1 per element of element-wise ops): forward = jitted predict, train = "
+                       "jax.value_and_grad of the loss (forward + backward, no optimizer update)"}
+
+
+def peak_matmul(device: jax.Device) -> dict[str, Any] | None:
+    """Best of 5 synchronised jitted float32 matmul of two 8192² matrices at Precision.HIGHEST on a GPU; None on
+    CPU."""
+    if device.platform == "cpu":
+        return None
+    n = 8192
+    key_a, key_b = jax.random.split(jax.random.key(0))
+    a = jax.device_put(jax.random.normal(key_a, (n, n), jnp.float32), device)
+    b = jax.device_put(jax.random.normal(key_b, (n, n), jnp.float32), device)
+    matmul = jax.jit(lambda p, q: jnp.matmul(p, q, precision=jax.lax.Precision.HIGHEST))
+    best = best_seconds(lambda: matmul(a, b).block_until_ready(), repeats=5, warmup=3)
+    return {"peak_flops_per_s": 2 * n**3 / best,
+            "method": f"jax.jit(jnp.matmul) float32 {n}x{n}, precision=HIGHEST, 3 warm-up, "
+                      "best of 5 block_until_ready"}

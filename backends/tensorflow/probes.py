@@ -1,0 +1,101 @@
+"""What TensorFlow itself measures about a model and the device: its profiler's FLOP count, and the peak GEMM rate."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ INFO/WARNING noise down; errors still show
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.python.profiler import option_builder  # noqa: E402
+
+from backends.base import Unsupported  # noqa: E402
+from backends.tensorflow.layers import NeutralModel  # noqa: E402
+from common.clock import best_seconds  # noqa: E402
+
+
+def profiled_flops(function: Any) -> float:
+    """Float operations the TF profiler (tf.compat.v1.profiler, flops_registry) counts in a concrete function's graph,
+    pruned to the ops its outputs need (the graph builder emits gradients nobody fetches, e.g. the input gradient of
+    the first Conv2D; the runtime prunes them)."""
+    graph_def = function.graph.as_graph_def(add_shapes=True)  # variable reads keep their shapes on import
+    fetched = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [t.op.name for t in function.outputs])
+    pruned = tf.Graph()
+    with pruned.as_default():
+        tf.graph_util.import_graph_def(fetched, name="")
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(tf.compat.v1.profiler.profile(graph=pruned, options=options).total_float_ops)
+
+
+def function_ops(function: Any) -> list[str]:
+    """Types of the ops in a concrete function's graph that run other function bodies (loops, conds, calls): the
+    profiler counts only the top-level graph, so their work would be missed."""
+    return sorted({op.type for op in function.graph.get_operations()
+                   if any(attr.HasField("func") or attr.list.func for attr in op.node_def.attr.values())})
+
+
+@contextlib.contextmanager
+def unrolled_lstms(model: NeutralModel) -> Iterator[None]:
+    """Keras LSTMs trace as unrolled Python loops (no tf.while_loop, no cuDNN) inside this block."""
+    lstms = [layer for layer in model.chain if isinstance(layer, keras.layers.LSTM)]
+    try:
+        for layer in lstms:
+            layer.unroll = True
+        yield
+    finally:
+        for layer in lstms:
+            layer.unroll = False
+
+
+def counted_flops(model: NeutralModel, predict: Callable[..., Any], loss_and_grads: Callable[..., Any],
+                  x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The TF profiler's float-operation count of freshly traced (never run) tf.functions of the batch's shape:
+    `predict(x)` (the inference forward pass) and `loss_and_grads(x, y)` (the training loss with its gradients, no
+    optimizer update), LSTMs unrolled.
+
+    Nothing executes, so weights, optimizer slots and dropout seeds stay as they were. The count is of the
+    traced TF graph (before Grappler and XLA), whatever the mode; MatMul/Conv2D count 2 per multiply-add and
+    element-wise ops 1 per element.
+    """
+    x_spec, y_spec = tf.TensorSpec(x.shape, tf.as_dtype(x.dtype)), tf.TensorSpec(y.shape, tf.as_dtype(y.dtype))
+    with unrolled_lstms(model):
+        forward = tf.function(functools.partial(predict)).get_concrete_function(x_spec)
+        train = tf.function(functools.partial(loss_and_grads)).get_concrete_function(x_spec, y_spec)
+    hidden = function_ops(forward) + function_ops(train)
+    if hidden:
+        raise Unsupported(f"the TF profiler counts only the top-level graph; {', '.join(sorted(set(hidden)))} "
+                          f"ops run function bodies it does not enter, so it would under-count")
+    return {"forward_flops": profiled_flops(forward), "train_flops": profiled_flops(train),
+            "counter": "tf.compat.v1.profiler float_operation (TF flops_registry: MatMul/Conv2D 2 per "
+                       "multiply-add, element-wise ops 1 per element) on traced, unrun tf.function graphs "
+                       "pruned to their outputs, LSTMs unrolled: forward = inference predict, train = loss + "
+                       "tape.gradient (no optimizer update)"}
+
+
+def peak_matmul(tf_device: str, on_gpu: bool) -> dict[str, Any] | None:
+    """Best of 5 synchronised float32 tf.linalg.matmul of two 8192² matrices on the GPU (TF32 as currently set);
+    None on CPU."""
+    if not on_gpu:
+        return None
+    n = 8192
+    with tf.device(tf_device):
+        gen = tf.random.Generator.from_seed(0)
+        a = gen.normal((n, n), dtype=tf.float32)
+        b = gen.normal((n, n), dtype=tf.float32)
+
+        def run() -> None:
+            tf.linalg.matmul(a, b)
+            tf.test.experimental.sync_devices()
+
+        best = best_seconds(run, repeats=5, warmup=3)
+    tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+    return {"peak_flops_per_s": 2 * n**3 / best,
+            "method": f"tf.linalg.matmul float32 {n}x{n} (eager), 3 warm-up, best of 5 synchronised, "
+                      f"tensor_float_32_execution_enabled={tf32}"}
