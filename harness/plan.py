@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import PRECISIONS
-from backends.registry import all_backends, check_mode, get_backend
+from backends.registry import BACKENDS, check_mode, get_backend
 from harness.cell import Cell
 from suites.errors import UsageError
 from suites.registry import get_workload
@@ -29,8 +29,8 @@ class Overrides:
 def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:
     """Cells in workload-major order; unknown names raise UsageError before any cell runs."""
     workloads = over.workloads or suite.workloads
-    installed = tuple(name for name, info in all_backends().items() if info.installed)
-    backends = over.backends or suite.backends or installed  # a suite's () means every installed backend
+    # a suite's () means every built-in backend; one that is not installed gives skipped cells saying what to install
+    backends = over.backends or suite.backends or tuple(BACKENDS)
     precisions = over.precisions or suite.precisions
     for name in workloads:
         get_workload(name)
