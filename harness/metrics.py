@@ -33,11 +33,15 @@ def cross_entropy(y_true: np.ndarray, logits: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y_true)), np.asarray(y_true, int)].mean())
 
 
-def evaluate(is_classification: bool, y_true: np.ndarray, outputs: np.ndarray,
-             num_classes: int | None) -> dict[str, Any]:
-    """All quality metrics for a task kind, plus the held-out loss."""
+def evaluate(is_classification: bool, y_true: np.ndarray, outputs: np.ndarray, num_classes: int | None,
+             declared: tuple[str, ...]) -> dict[str, Any]:
+    """The task's declared quality metrics (TaskSpec.metrics), plus the held-out loss (and, for classification,
+    the confusion matrix every classification metric derives from)."""
     if is_classification:
         assert num_classes is not None
-        return {**classification(y_true, outputs, num_classes), "loss": cross_entropy(y_true, outputs)}
-    reg = regression(y_true, outputs)
-    return {**reg, "loss": reg["mse"]}
+        found = {**classification(y_true, outputs, num_classes), "loss": cross_entropy(y_true, outputs)}
+    else:
+        found = regression(y_true, outputs)
+        found["loss"] = found["mse"]
+    kept = (*declared, "loss", "confusion_matrix")
+    return {name: value for name, value in found.items() if name in kept}

@@ -34,7 +34,7 @@ def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> np.ndarray:
 
 def _quality(adapter: Adapter, task: TaskSpec, data: Dataset, batch_size: int) -> dict[str, Any]:
     outputs = predict_all(adapter, data.x_test, batch_size)
-    return metrics.evaluate(task.is_classification, data.y_test, outputs, data.num_classes)
+    return metrics.evaluate(task.is_classification, data.y_test, outputs, data.num_classes, task.metrics)
 
 
 def train(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, eval_each_epoch: bool
