@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
 from reports.pytest_benchmark import to_pytest_benchmark
+from store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

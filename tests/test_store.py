@@ -8,9 +8,9 @@ import sqlite3
 
 import pytest
 
-from store import STORE_SCHEMA, Store
 from reports.export import load_dataframe, load_rows, write_rows
 from reports.flat import FIELDS
+from store import STORE_SCHEMA, Store
 
 
 def _record(key: str, status: str = "ok", accuracy: float = 0.9) -> dict:
