@@ -15,9 +15,9 @@ ENTRY = "faulty=tests.faulty_backend:FaultyAdapter:fine|raise|abort|hang|oom"
 class FaultyAdapter(TorchAdapter):
     """Trains with torch, then misbehaves in its first training step as its mode says."""
 
-    name = "faulty"
-    modes = ("fine", "raise", "abort", "hang", "oom")
-    default_mode = "fine"
+    name = ENTRY.split("=", 1)[0]
+    modes = tuple(ENTRY.rsplit(":", 1)[1].split("|"))  # declared once, in ENTRY; the first is the default
+    default_mode = modes[0]
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # validates the fault name against `modes`

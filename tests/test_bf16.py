@@ -6,11 +6,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backends.registry import load_adapter_class
+from backends.registry import BACKENDS, load_adapter_class
 from suites.params import init_weights
 from suites.registry import get_workload
 
-CELLS = [("torch", "eager"), ("tensorflow", "graph"), ("tensorflow", "xla"), ("jax", "jit")]
+CELLS = [pytest.param(name, mode, id=f"{name}-{mode}") for name, info in BACKENDS.items() for mode in info.modes]
+"""Every mode of every built-in backend."""
 
 
 def _batch(name: str, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +26,9 @@ def _batch(name: str, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
 
 def _run(backend: str, mode: str, precision: str, name: str) -> tuple[Any, np.ndarray, list[float]]:
     workload = get_workload(name)
-    pytest.importorskip({"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}[backend])
+    missing = BACKENDS[backend].missing()
+    if missing:
+        pytest.skip(f"backend {backend!r} not installed (missing {', '.join(missing)})")
     adapter = load_adapter_class(backend)(mode, precision=precision, device="cpu")
     adapter.build(workload.model, workload.task, init_weights(workload.model, 0))
     x, y = _batch(name)

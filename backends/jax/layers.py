@@ -281,5 +281,7 @@ class NeutralModel(nnx.Module):
 
 def build_model(spec: ModelSpec) -> NeutralModel:
     """The abstract NNX model of a neutral spec (shapes only, no initial values: weights come from the neutral
-    layout through weights.write_weights)."""
+    layout through weights.write_weights). A kind without a builder is Unsupported before any tracing."""
+    for layer in spec.layers:
+        for_kind(LAYER_BUILDERS, layer.kind, NAME)
     return nnx.eval_shape(lambda: NeutralModel(spec))
