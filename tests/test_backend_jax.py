@@ -11,7 +11,7 @@ jax = pytest.importorskip("jax")
 pytest.importorskip("flax")
 pytest.importorskip("optax")
 
-from backends.jax.adapter import JaxAdapter  # noqa: E402
+from backends.jax.adapter import JaxAdapter, device_kind  # noqa: E402
 from backends.jax.layers import dropout, max_pool  # noqa: E402
 from suites.flops import forward_flops  # noqa: E402
 from suites.params import init_weights  # noqa: E402
@@ -31,13 +31,11 @@ def test_dropout_is_inverted_and_off_without_a_key() -> None:
     x = jax.numpy.ones((200, 500))
     dropped = np.asarray(dropout(x, 0.3, jax.random.key(0)))
     np.testing.assert_allclose(np.unique(dropped), [0.0, 1 / 0.7], rtol=1e-6)
-    assert abs((dropped == 0).mean() - 0.3) < 0.01
-    assert dropout(x, 0.3, None) is x
+    assert abs((dropped == 0).mean() - 0.3) < 0.01 and dropout(x, 0.3, None) is x
 
 
 def test_max_pool_matches_flax_values_and_first_max_gradient() -> None:
     from flax import nnx
-
     x = jax.numpy.asarray(np.random.default_rng(0).integers(0, 3, (2, 9, 8, 3)).astype(np.float32))  # many ties
     w = jax.numpy.asarray(np.random.default_rng(1).standard_normal((2, 4, 3, 3)).astype(np.float32))
 
@@ -55,7 +53,7 @@ def test_max_pool_matches_flax_values_and_first_max_gradient() -> None:
 def test_one_trace_per_batch_shape(make_batch: Any, name: str) -> None:
     model, task, adapter = _build(name)
     batch = adapter.put(*make_batch(model, task, 8))
-    for _ in range(3):
+    for _ in range(3):  # a repeated shape, then an epoch of fixed-size batches
         adapter.train_step(batch)
     adapter.idiomatic_epoch(*make_batch(model, task, 32), 8, seed=0)
     assert adapter._train._cache_size() == 1
@@ -89,10 +87,8 @@ def test_bf16_every_workload_stays_close_to_reference(make_batch: Any, name: str
 
 @pytest.mark.parametrize("name", ["mnist_mlp", "mnist_cnn", "rowmnist_lstm", "text_transformer"])
 def test_cost_analysis_counts_every_layer_and_keeps_the_dropout_key(make_batch: Any, name: str) -> None:
-    """XLA counts the spec's dot/conv FLOPs plus 1 per element of element-wise ops; observed XLA/spec per sample:
-    mnist_mlp 1.001, mnist_cnn 1.023 (max-pool compares and selects), rowmnist_lstm 1.013 (0.40 if the scan were not
-    unrolled for counting: XLA counts a while-loop body once), text_transformer 1.035 (softmax, norms, residuals).
-    Counting only lowers, so the dropout key stays where a fresh build has it."""
+    """XLA counts the spec's dot/conv FLOPs plus 1 per element-wise op element: XLA/spec 1.001, 1.023, 1.013 (0.40
+    with the LSTM scan rolled: XLA counts a loop body once), 1.035. Lowering only: the dropout key is untouched."""
     model, task, adapter = _build(name)
     x, y = make_batch(model, task, 4)
     counted = adapter.counted_flops(x, y)
@@ -102,6 +98,17 @@ def test_cost_analysis_counts_every_layer_and_keeps_the_dropout_key(make_batch: 
     _, _, fresh = _build(name)
     batch = adapter.put(x, y)
     assert float(adapter.to_numpy(adapter.train_step(batch))) == float(fresh.to_numpy(fresh.train_step(batch)))
+
+
+def test_an_nvidia_gpu_is_recorded_as_cuda() -> None:
+    """jax calls every GPU platform 'gpu'; the record says 'cuda' for NVIDIA, as torch and TensorFlow do."""
+    from types import SimpleNamespace as Fake
+
+    def kind(platform: str, client: str, version: str) -> str:  # a fake jax.Device
+        return device_kind(Fake(platform=platform, client=Fake(platform=client, platform_version=version)))
+
+    assert kind("gpu", "cuda", "cuda 12080") == "cuda" and kind("gpu", "gpu", "cuda 12020") == "cuda"
+    assert kind("gpu", "rocm", "rocm 6.0") == "gpu" and device_kind(jax.devices("cpu")[0]) == "cpu"
 
 
 @pytest.mark.gpu

@@ -74,8 +74,9 @@ def device_kind(device: jax.Device) -> str:
     """'cpu', 'cuda' for an NVIDIA GPU (jax calls its platform 'gpu'), else the platform's own name."""
     if device.platform == "cpu":
         return "cpu"
-    version = str(getattr(device.client, "platform_version", "")).lower()
-    return "cuda" if device.platform == "cuda" or "cuda" in version else device.platform
+    client = device.client  # a CUDA client names "cuda" in its platform or its platform_version
+    names = (device.platform, getattr(client, "platform", ""), str(getattr(client, "platform_version", "")).lower())
+    return "cuda" if any("cuda" in name for name in names) else device.platform
 
 
 def prefetch_to_device(batches: Iterator[Any], size: int, device: jax.Device) -> Iterator[Any]:
