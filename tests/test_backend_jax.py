@@ -55,7 +55,7 @@ def test_one_trace_per_batch_shape(make_batch: Any, name: str) -> None:
     batch = adapter.put(*make_batch(model, task, 8))
     for _ in range(3):  # a repeated shape, then an epoch of fixed-size batches
         adapter.train_step(batch)
-    adapter.idiomatic_epoch(*make_batch(model, task, 32), 8, seed=0)
+    assert "device_put" in adapter.idiomatic_epoch(*make_batch(model, task, 32), 8, seed=0)["pipeline"]
     assert adapter._train._cache_size() == 1
 
 
@@ -67,8 +67,8 @@ def test_bf16_keeps_fp32_master_weights_and_optimizer_state(make_batch: Any) -> 
     assert all(leaf.dtype == jax.numpy.float32 for leaf in jax.tree.leaves(adapter._opt_state)
                if jax.numpy.issubdtype(leaf.dtype, jax.numpy.floating))
     settings = adapter.settings()
-    assert (settings["compute_dtype"], settings["param_dtype"], settings["loss_dtype"]) == \
-        ("bfloat16", "float32", "float32")
+    assert (settings["compute_dtype"], settings["param_dtype"], settings["loss_dtype"], settings["compiled"],
+            settings["xla"], settings["layout"]) == ("bfloat16", "float32", "float32", True, True, "NHWC")
 
 
 @pytest.mark.parametrize("name", OFFLINE_WORKLOADS)

@@ -38,9 +38,11 @@ def test_compiled_steps_trace_once(make_batch: Any, mode: str) -> None:
         x, y = make_batch(workload.model, workload.task, n)
         adapter.train_step(adapter.put(x, y))
         adapter.predict(adapter.put(x))
-    adapter.idiomatic_epoch(*make_batch(workload.model, workload.task, 96), 16, seed=0)
+    assert "tf.data" in adapter.idiomatic_epoch(*make_batch(workload.model, workload.task, 96), 16, seed=0)["pipeline"]
     assert adapter._train.experimental_get_tracing_count() == 1
     assert adapter._predict.experimental_get_tracing_count() == 1
+    settings = adapter.settings()
+    assert (settings["compiled"], settings["xla"], settings["layout"]) == (True, mode == "xla", "NHWC")
 
 
 def test_graph_and_eager_draw_the_same_philox_dropout_masks(make_batch: Any) -> None:

@@ -75,6 +75,15 @@ def test_bf16_keeps_fp32_master_weights_and_optimizer_state(make_batch: Any) -> 
     assert adapter.settings()["optimizer_impl"] in ("fused", "foreach")
 
 
+def test_settings_name_torch_threads_layout_and_the_dataloader(make_batch: Any) -> None:
+    workload, adapter = _build("mnist_mlp", "eager")
+    settings = adapter.settings()
+    assert settings["threads"] == {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    assert (settings["layout"], settings["compiled"], settings["xla"]) == ("NCHW", False, False)
+    result = adapter.idiomatic_epoch(*make_batch(workload.model, workload.task, 64), 16, seed=0)
+    assert "DataLoader" in result["pipeline"]
+
+
 @pytest.mark.gpu
 def test_peak_matmul_names_the_tf32_setting() -> None:
     if not torch.cuda.is_available():
