@@ -28,6 +28,14 @@ def for_kind(table: Mapping[str, T], kind: str, backend: str, what: str = "layer
         raise Unsupported(f"{backend} lacks {what} '{kind}'") from None
 
 
+def unmapped_layout(backend: str, kind: str, native: Mapping[str, tuple[int, ...]],
+                    neutral: Mapping[str, tuple[int, ...]]) -> Unsupported:
+    """The error for a layer without a WEIGHT_MAPS entry whose native weights are not in the neutral layout."""
+    return Unsupported(f"{backend} lacks weight map for layer '{kind}': its native weights "
+                       f"{dict(sorted(native.items()))} are not the neutral layout {dict(sorted(neutral.items()))}; "
+                       f"add a WEIGHT_MAPS entry in backends/{backend}/weights.py")
+
+
 class Adapter(ABC):
     """One framework's native build of a neutral spec, driven by the harness.
 

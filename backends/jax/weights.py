@@ -14,12 +14,13 @@ import jax
 import numpy as np
 from flax import nnx
 
-from backends.base import for_kind
+from backends.base import unmapped_layout
 from backends.jax import NAME
 from suites.params import Weights, check_weights, param_shapes
 from suites.spec import ModelSpec
 
 SAME_NAMES: dict[str, str] = {}
+"""No renames: the NNX module's leaves carry the neutral local names (the default for a kind without an entry)."""
 
 WEIGHT_MAPS: dict[str, dict[str, str]] = {
     "dense": SAME_NAMES,  # nnx.Linear kernel (in, out), bias
@@ -30,11 +31,12 @@ WEIGHT_MAPS: dict[str, dict[str, str]] = {
     "layernorm": SAME_NAMES,  # nnx.LayerNorm scale, bias
     "transformer_encoder": SAME_NAMES,  # nnx.MultiHeadAttention query/key/value/out (E, heads, hd) like Keras
 }
-"""Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently."""
+"""Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently;
+a kind without an entry keeps the neutral names (ParamIndex.of checks names and shapes)."""
 
 
 def _renames(spec: ModelSpec, index: int) -> dict[str, str]:
-    return for_kind(WEIGHT_MAPS, spec.layers[index].kind, NAME, "weight map for layer")
+    return WEIGHT_MAPS.get(spec.layers[index].kind, SAME_NAMES)
 
 
 def native_path(neutral: str, spec: ModelSpec) -> tuple[str | int, ...]:
@@ -66,6 +68,12 @@ def _key_part(entry: Any) -> str | int | None:
     raise ValueError(f"unexpected key-path entry {entry!r}")
 
 
+def _layer_shapes(shapes: dict[str, tuple[int, ...]], index: int) -> dict[str, tuple[int, ...]]:
+    """Layer `index`'s entries of a {"<index>.<local>": shape} mapping, by local name."""
+    prefix = f"{index}."
+    return {name[len(prefix):]: shape for name, shape in shapes.items() if name.startswith(prefix)}
+
+
 @dataclass(frozen=True)
 class ParamIndex:
     """The neutral name of every leaf of the native parameter state, in `jax.tree` order, and its treedef."""
@@ -77,10 +85,17 @@ class ParamIndex:
     def of(cls, state: nnx.State, spec: ModelSpec) -> ParamIndex:
         """Index the parameter state (nnx.split's second part) of the model built from `spec`."""
         pairs, treedef = jax.tree_util.tree_flatten_with_path(state)
-        names = []
-        for key_path, _ in pairs:
+        names: list[str] = []
+        shapes: dict[str, tuple[int, ...]] = {}
+        for key_path, leaf in pairs:
             path = tuple(p for p in (_key_part(e) for e in key_path) if p is not None)
             names.append(neutral_name(path, spec))
+            shapes[names[-1]] = tuple(leaf.shape)
+        expected = param_shapes(spec)
+        for i, layer in enumerate(spec.layers):
+            native, neutral = _layer_shapes(shapes, i), _layer_shapes(expected, i)
+            if native != neutral:
+                raise unmapped_layout(NAME, layer.kind, native, neutral)
         return cls(tuple(names), treedef)
 
     def unflatten(self, leaves: list[jax.Array]) -> nnx.State:

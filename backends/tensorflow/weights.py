@@ -1,6 +1,7 @@
 """Neutral ⇄ Keras weight mapping: Keras 3 layouts equal the neutral ones, so this only pairs names with variables.
 
-WEIGHT_MAPS maps each parameterised layer kind to a function (layer, its Keras layers) → {neutral local name: variable}.
+WEIGHT_MAPS maps a parameterised layer kind to a function (layer, its Keras layers) → {neutral local name: variable}
+where the Keras names differ; a kind without an entry must name and shape its variables as the neutral layout.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import for_kind
+from backends.base import unmapped_layout
 from backends.tensorflow import NAME
 from backends.tensorflow.layers import NeutralModel
 from suites import layers as L
@@ -66,6 +67,18 @@ WEIGHT_MAPS: dict[str, Callable[[Any, list[Any]], Variables]] = {
 """Parameterised layer kind → (layer, its Keras layers) → its variables by neutral local name."""
 
 
+def layer_variables(layer: Any, native: list[Any], in_shape: tuple[int, ...]) -> Variables:
+    """A layer's variables by neutral local name: from its WEIGHT_MAPS entry, else by the variables' own names once
+    they are seen to have the neutral names and shapes."""
+    if layer.kind in WEIGHT_MAPS:
+        return WEIGHT_MAPS[layer.kind](layer, native)
+    found = {var.name: var for keras_layer in native for var in keras_layer.trainable_weights}
+    neutral = layer_param_shapes(layer, in_shape)
+    if {name: tuple(var.shape) for name, var in found.items()} != neutral:
+        raise unmapped_layout(NAME, layer.kind, {name: tuple(var.shape) for name, var in found.items()}, neutral)
+    return found
+
+
 def variable_map(model: NeutralModel, spec: ModelSpec) -> Variables:
     """Every trainable Keras variable by its neutral name "<layer index>.<local name>", in layer order."""
     out: Variables = {}
@@ -73,7 +86,7 @@ def variable_map(model: NeutralModel, spec: ModelSpec) -> Variables:
     for i, (layer, (in_shape, _), native) in enumerate(layers):
         if not layer_param_shapes(layer, in_shape):
             continue
-        for local, var in for_kind(WEIGHT_MAPS, layer.kind, NAME, "weight map for layer")(layer, native).items():
+        for local, var in layer_variables(layer, native, in_shape).items():
             out[f"{i}.{local}"] = var
     return out
 

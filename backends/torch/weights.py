@@ -1,6 +1,7 @@
 """Neutral (Keras-style, channels-last) ⇄ torch weight mapping for every parameterised layer.
 
-WEIGHT_MAPS maps each parameterised layer kind to its pair of functions (neutral → native, native → neutral).
+WEIGHT_MAPS maps a parameterised layer kind to its pair of functions (neutral → native, native → neutral) where the
+native module keeps another layout; a kind without an entry must name and shape its parameters as the neutral layout.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from backends.base import for_kind
+from backends.base import unmapped_layout
 from backends.torch import NAME
 from backends.torch.layers import NeutralModel
 from suites import layers as L
@@ -118,6 +119,20 @@ WEIGHT_MAPS: dict[str, WeightMap] = {
 """Parameterised layer kind → its neutral ⇄ torch weight mapping (Conv2D (kH, kW, in, out) ⇄ (out, in, kH, kW),
 Dense (in, out) ⇄ (out, in), LSTM with torch's second bias frozen at zero, attention q/k/v stacked)."""
 
+NEUTRAL_LAYOUT = WeightMap(lambda layer, p, rows: dict(p), lambda layer, n, rows: dict(n))
+"""A module whose parameters carry the neutral local names and shapes needs no entry."""
+
+
+def weight_map(layer: L.Layer, owner: nn.Module, in_shape: tuple[int, ...]) -> WeightMap:
+    """The layer's weight map: its WEIGHT_MAPS entry, else the neutral layout once the module is seen to keep it."""
+    if layer.kind in WEIGHT_MAPS:
+        return WEIGHT_MAPS[layer.kind]
+    native = {name: tuple(p.shape) for name, p in owner.named_parameters()}
+    neutral = layer.param_shapes(in_shape)
+    if native != neutral:
+        raise unmapped_layout(NAME, layer.kind, native, neutral)
+    return NEUTRAL_LAYOUT
+
 
 def _local(weights: Weights, index: int) -> Arrays:
     prefix = f"{index}."
@@ -127,10 +142,11 @@ def _local(weights: Weights, index: int) -> Arrays:
 def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> None:
     """Copy neutral-layout weights into the model's parameters in place (compiled graphs stay valid)."""
     check_weights(spec, weights)
+    shapes = spec.layer_shapes()
     with torch.no_grad():
         for index, owner in model.owners.items():
             layer = spec.layers[index]
-            to_native = for_kind(WEIGHT_MAPS, layer.kind, NAME, "weight map for layer").to_native
+            to_native = weight_map(layer, owner, shapes[index][0]).to_native
             native = to_native(layer, _local(weights, index), model.row_orders.get(index))
             tensors = dict(owner.named_parameters())
             for name, value in native.items():
@@ -140,9 +156,10 @@ def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> Non
 def read_weights(model: NeutralModel, spec: ModelSpec) -> Weights:
     """Every trainable parameter of the model in the neutral layout, as fresh float32 numpy arrays."""
     weights: Weights = {}
+    shapes = spec.layer_shapes()
     for index, owner in model.owners.items():
         layer = spec.layers[index]
-        from_native = for_kind(WEIGHT_MAPS, layer.kind, NAME, "weight map for layer").from_native
+        from_native = weight_map(layer, owner, shapes[index][0]).from_native
         native = {name: p.detach().to("cpu", copy=True).numpy() for name, p in owner.named_parameters()}
         for local, value in from_native(layer, native, model.row_orders.get(index)).items():
             weights[f"{index}.{local}"] = np.ascontiguousarray(value, dtype=np.float32)
