@@ -1,8 +1,9 @@
 """Which backends exist, their modes, and whether each is installed — answered without importing any framework.
 
 A backend is a subpackage of backends/ whose `__init__.py` declares, without importing its framework:
-NAME (str), ORDER (int, listing position), MODES (tuple, the first is the default), REQUIRES (importable packages)
-and ADAPTER ("module:Class"). Adding a backend is adding such a folder; nothing here lists them by hand.
+NAME (str), ORDER (int, listing position), MODES (tuple, the first is the default), REQUIRES (importable packages),
+VERSIONED (distributions recorded in provenance) and ADAPTER ("module:Class"). Adding a backend is adding such a
+folder; nothing here lists them by hand.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ class BackendInfo:
     default_mode: str
     requires: tuple[str, ...]
     adapter_path: str
+    versioned: tuple[str, ...] = ()
+    """Distributions whose versions every record keeps."""
 
     @classmethod
     def of_package(cls, package: ModuleType) -> BackendInfo:
         """The info a backend package declares (NAME, MODES, REQUIRES, ADAPTER)."""
         modes = tuple(package.MODES)
-        return cls(package.NAME, modes, modes[0], tuple(package.REQUIRES), package.ADAPTER)
+        return cls(package.NAME, modes, modes[0], tuple(package.REQUIRES), package.ADAPTER,
+                   tuple(getattr(package, "VERSIONED", package.REQUIRES)))
 
     def missing(self) -> list[str]:
         """Required packages that cannot be found."""

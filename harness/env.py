@@ -13,16 +13,18 @@ from typing import Any
 
 import psutil
 
+from backends.registry import all_backends
 from common.machine import REPO, cpu_model
 
-PACKAGES = ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "flax", "optax", "numpy", "scipy",
-            "scikit-learn", "nvidia-ml-py")
+BASE_PACKAGES = ("numpy", "scipy", "scikit-learn", "nvidia-ml-py")
+"""Distributions every record keeps the version of, besides each backend's VERSIONED ones."""
 
 
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages that matter to a result (None when absent)."""
     versions: dict[str, str | None] = {}
-    for name in PACKAGES:
+    backend_packages = [pkg for info in all_backends().values() for pkg in info.versioned]
+    for name in dict.fromkeys([*backend_packages, *BASE_PACKAGES]):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -20,11 +20,11 @@ from harness.env import provenance
 from harness.monitors.gpu import GpuSampler
 from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
 from harness.protocol import Diverged, run_protocol
+from store import RECORD_SCHEMA
 from suites.data.registry import load_dataset
 from suites.registry import get_workload
 from suites.spec import spec_hash
 
-SCHEMA_VERSION = 1
 TRACEBACK_LINES = 25
 
 
@@ -32,7 +32,7 @@ def base_record(cell: Cell) -> dict[str, Any]:
     """The fields every record has, whatever its status."""
     workload = get_workload(cell.workload)
     task = cell.task()
-    return {"schema_version": SCHEMA_VERSION, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
+    return {"schema_version": RECORD_SCHEMA, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
             "task": task.to_dict(), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
 

@@ -20,7 +20,8 @@ DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
 STORE_SCHEMA = 2
 """v1 → v2: runs gained config_key (the nightly history key) and the parity table was added."""
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
+"""v1 → v2: an NVIDIA GPU is device "cuda" in every backend (TensorFlow and JAX v1 records said "gpu")."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,10 +45,13 @@ def default_db_path() -> Path:
 
 
 def upgrade_record(record: dict[str, Any], schema: int) -> dict[str, Any]:
-    """A stored record brought up to RECORD_SCHEMA (no older versions exist yet; newer ones are refused)."""
+    """A stored record brought up to RECORD_SCHEMA (newer ones are refused)."""
     if schema > RECORD_SCHEMA:
         raise ValueError(f"record schema {schema} is newer than this code ({RECORD_SCHEMA}): update the suite")
-    return record
+    device_info = record.get("device_info")
+    if schema < 2 and isinstance(device_info, dict) and device_info.get("device") == "gpu":
+        record = {**record, "device_info": {**device_info, "device": "cuda"}}
+    return {**record, "schema_version": RECORD_SCHEMA} if schema < RECORD_SCHEMA else record
 
 
 class Store:

@@ -61,7 +61,7 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.TransformerEncoder(8, 4, 12), L.GlobalMaxPool1D(), L.Dense(3)), input_dtype="int32"),
 )
 
-MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "ADAPTER"),
+MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "VERSIONED", "ADAPTER"),
            "layers": ("activation", "LAYER_BUILDERS", "build_layer", "build_model", "NeutralModel"),
            "weights": ("WEIGHT_MAPS", "write_weights", "read_weights", "trainable_count"),
            "optim": ("make_optimizer", "make_loss"),

@@ -102,3 +102,16 @@ def test_v1_database_is_upgraded_on_open(tmp_path):
     store.finish_run(new)
     assert store.history("m", "k") == [new]
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA)
+
+
+def test_v1_records_upgrade_on_load_gpu_becomes_cuda(tmp_path):
+    """Before the one backend contract, TensorFlow and JAX named an NVIDIA GPU 'gpu' and torch 'cuda'."""
+    from store import RECORD_SCHEMA
+
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.create_run("smoke", {}, {"machine_key": "m"})
+    for key, device in (("a/tensorflow/graph/fp32", "gpu"), ("a/torch/eager/fp32", "cuda"), ("a/jax/jit/fp32", "cpu")):
+        store.add_record(run_id, {**_record(key), "device_info": {"device": device}})
+    records = store.records(run_id)
+    assert [r["device_info"]["device"] for r in records] == ["cuda", "cuda", "cpu"]
+    assert {r["schema_version"] for r in records} == {RECORD_SCHEMA} and RECORD_SCHEMA == 2

@@ -9,4 +9,6 @@ ORDER = 30
 MODES = ("jit",)
 """Execution modes; the first is the default."""
 REQUIRES = ("jax", "flax", "optax")
+VERSIONED = ("jax", "jaxlib", "flax", "optax")
+"""Distributions whose installed versions go into every record's provenance."""
 ADAPTER = "backends.jax.adapter:JaxAdapter"

@@ -9,4 +9,6 @@ ORDER = 20
 MODES = ("graph", "xla", "eager")
 """Execution modes; the first is the default."""
 REQUIRES = ("tensorflow",)
+VERSIONED = ("tensorflow", "tensorflow-cpu", "keras")
+"""Distributions whose installed versions go into every record's provenance."""
 ADAPTER = "backends.tensorflow.adapter:TensorFlowAdapter"

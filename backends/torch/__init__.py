@@ -9,4 +9,6 @@ ORDER = 10
 MODES = ("eager", "compile", "channels_last")
 """Execution modes; the first is the default."""
 REQUIRES = ("torch",)
+VERSIONED = ("torch",)
+"""Distributions whose installed versions go into every record's provenance."""
 ADAPTER = "backends.torch.adapter:TorchAdapter"
