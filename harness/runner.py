@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from common.clock import now_iso
+from common.units import mib
 from harness import status
 from harness.cell import Cell
 from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
@@ -83,8 +84,8 @@ def _watch(launched: Launched, start: float, timeout_s: float,
         if time.perf_counter() - start > timeout_s:
             verdict = (status.TIMEOUT, f"no result after {timeout_s:.0f} s; killed")
         elif memory_limit_bytes and (rss := _tree_rss(watcher)) > memory_limit_bytes:
-            verdict = (status.OOM, f"host memory {rss / 2**20:.0f} MiB exceeded the limit "
-                                   f"{memory_limit_bytes / 2**20:.0f} MiB; killed")
+            verdict = (status.OOM, f"host memory {mib(rss):.0f} MiB exceeded the limit "
+                                   f"{mib(memory_limit_bytes):.0f} MiB; killed")
         if verdict:
             _kill_group(launched.pid)
             return verdict

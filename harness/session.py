@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from common.units import BYTES_PER_MIB
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
@@ -21,7 +22,7 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     started together, before any cell, so their imports never overlap a measurement); 'spawn': a new interpreter.
     """
     todo = [c for c in cells if c.key not in store.done_keys(run_id)]
-    limit = memory_limit_mb * 2**20 if memory_limit_mb else None
+    limit = memory_limit_mb * BYTES_PER_MIB if memory_limit_mb else None
     pool = ZygotePool() if isolation == "fork" else None
     records = []
     try:
