@@ -10,6 +10,15 @@ from typing import Any
 from backends.torch.adapter import TorchAdapter
 
 ENTRY = "faulty=tests.faulty_backend:FaultyAdapter:fine|raise|abort|hang|oom"
+PACE_ENV = "BENCH_TEST_PACE_MS"
+"""'TRAIN,PREDICT': milliseconds every training step and every predict call sleeps first, so a test sets the cell's
+speed itself (sleep-dominated, hence steady on a busy machine) instead of racing the machine."""
+
+
+def pace(which: int) -> None:
+    """Sleep the paced milliseconds of step kind `which` (0 train, 1 predict), if $BENCH_TEST_PACE_MS is set."""
+    if os.environ.get(PACE_ENV):
+        time.sleep(float(os.environ[PACE_ENV].split(",")[which]) / 1e3)
 
 
 class FaultyAdapter(TorchAdapter):
@@ -35,4 +44,9 @@ class FaultyAdapter(TorchAdapter):
             while True:  # grows until the runner's memory limit kills the process
                 hog.append(bytearray(64 * 2**20))
                 hog[-1][:: 4096] = b"x" * len(hog[-1][:: 4096])
+        pace(0)
         return super().train_step(batch)
+
+    def predict(self, x: Any) -> Any:
+        pace(1)
+        return super().predict(x)

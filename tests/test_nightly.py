@@ -1,5 +1,6 @@
-"""Nightly regression detection: noise-aware verdicts, an A/A pair that flags nothing, and a real slow-down flagged."""
+"""Nightly regression detection: noise-aware verdicts, an A/A pair that flags nothing, an injected slow-down flagged."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from reports import metrics
 from reports.regressions import judge, noise
 from store import Store
+from tests.faulty_backend import ENTRY, PACE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 THROUGHPUT = metrics.get("train_samples_per_s")
@@ -66,29 +68,27 @@ def test_overlapping_trials_are_not_a_regression_even_past_the_floor():
     assert verdict["verdict"] == "ok" and verdict["p_value"] >= 0.05
 
 
-def _nightly(db: Path, suite: Path, html: Path) -> subprocess.CompletedProcess:
+def _nightly(db: Path, suite: Path, html: Path, pace_ms: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BENCH_EXTRA_BACKENDS": ENTRY, PACE_ENV: pace_ms}
     return subprocess.run([sys.executable, "run_bench.py", "nightly", "--suite", str(suite), "--db", str(db),
-                           "--html", str(html)], cwd=REPO, capture_output=True, text=True, timeout=600)
+                           "--html", str(html)], cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow
-def test_a_a_flags_nothing_and_a_competing_process_is_flagged(tmp_path):
+def test_a_a_flags_nothing_and_an_injected_slowdown_is_flagged(tmp_path):
+    """End to end through the nightly command, on a paced backend: every step sleeps a set time, so its speed is
+    the test's, not the machine's (a real framework's A/A verdict on a shared machine would be a coin toss)."""
     suite = tmp_path / "tiny.toml"
-    suite.write_text('name = "tiny"\nbudget = "smoke"\nworkloads = ["mnist_cnn"]\nbackends = ["torch", "jax"]\n')
+    suite.write_text('name = "tiny"\nbudget = "smoke"\nworkloads = ["linear_regression"]\nbackends = ["faulty"]\n')
     db = tmp_path / "bench.sqlite"
     for i in (1, 2):  # the first two runs only form each cell's baseline
-        run = _nightly(db, suite, tmp_path / f"n{i}.html")
+        run = _nightly(db, suite, tmp_path / f"n{i}.html", "4,2")
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "0 regression" in run.stdout and "10 baseline" in run.stdout
-    same = _nightly(db, suite, tmp_path / "n3.html")  # A/A: the same code on the same machine, judged
+    assert "0 regression" in run.stdout and "5 baseline" in run.stdout, run.stdout[-3000:]
+    same = _nightly(db, suite, tmp_path / "n3.html", "4,2")  # A/A: the same cell at the same pace, judged
     assert same.returncode == 0, same.stdout[-3000:]
-    assert "0 regression" in same.stdout and "0 baseline" in same.stdout
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # takes one of the two cores
-    try:
-        slow = _nightly(db, suite, tmp_path / "n4.html")
-    finally:
-        hog.kill()
-        hog.wait()
+    assert "0 regression" in same.stdout and "0 baseline" in same.stdout, same.stdout[-3000:]
+    slow = _nightly(db, suite, tmp_path / "n4.html", "24,2")  # training steps 6x slower
     assert slow.returncode == 1, slow.stdout[-3000:]
     assert "train_samples_per_s" in slow.stdout and "regression" in slow.stdout, slow.stdout[-3000:]
     html = (tmp_path / "n4.html").read_text()
