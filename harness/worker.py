@@ -18,7 +18,7 @@ from harness.cell import Cell
 from harness.efficiency import cross_check, efficiency
 from harness.env import provenance
 from harness.monitors.gpu import GpuSampler
-from harness.monitors.host_memory import HostMemorySampler, ru_maxrss_bytes
+from harness.monitors.host_memory import Baseline, HostMemorySampler, rss_bytes, ru_maxrss_bytes
 from harness.protocol import Diverged, run_protocol
 from store import RECORD_SCHEMA
 from suites.data.registry import load_dataset
@@ -82,9 +82,11 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["efficiency"]["framework_count"] = cross_check(adapter, workload.model, data.x_train, data.y_train)
 
 
-def run(cell: Cell) -> dict[str, Any]:
+def run(cell: Cell, baseline: Baseline | None = None) -> dict[str, Any]:
     """Run the cell's protocol and return its record; every exception becomes a typed status."""
     record = base_record(cell)
+    baseline = baseline or Baseline(rss_bytes(), forked=False)
+    start_bytes = rss_bytes() if baseline.forked else baseline.bytes
     start = time.perf_counter()
     with HostMemorySampler() as sampler:
         try:
@@ -98,7 +100,11 @@ def run(cell: Cell) -> dict[str, Any]:
             record["status"] = status.OOM if status.looks_like_oom(exc) else status.FAILED
             record["error"] = error_info(exc)
     memory = record.setdefault("memory", {"device_peak_bytes": None, "device_peak_reason": "cell did not finish"})
-    memory.update({"host_peak_bytes": sampler.peak_bytes, "host_ru_maxrss_bytes": ru_maxrss_bytes(),
+    model_bytes = sampler.peak_bytes - start_bytes
+    memory.update({"host_peak_bytes": baseline.bytes + model_bytes, "host_baseline_bytes": baseline.bytes,
+                   "host_model_bytes": model_bytes, "host_peak_method": baseline.method,
+                   "host_start_bytes": start_bytes, "host_sampled_peak_bytes": sampler.peak_bytes,
+                   "host_prefaulted_bytes": baseline.prefaulted_bytes, "host_ru_maxrss_bytes": ru_maxrss_bytes(),
                    "host_samples": sampler.samples})
     record["wall_s"] = time.perf_counter() - start
     record["finished_at"] = now_iso()
@@ -113,8 +119,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from harness.zygote import preimport
+
     cell = Cell.from_dict(json.loads(Path(argv[0]).read_text()))
-    write_json(Path(argv[1]), run(cell))
+    preimport(cell.backend)  # what a zygote imports, so the baseline is the same process in both isolations
+    write_json(Path(argv[1]), run(cell, Baseline(rss_bytes(), forked=False)))
     return 0
 
 

@@ -42,7 +42,10 @@ def preimport(backend: str) -> None:
         load_adapter_class(backend).preload()
 
 
-def _child(request: dict[str, Any]) -> None:
+def _child(request: dict[str, Any], baseline_bytes: int, runs: list[tuple[int, int]]) -> None:
+    from harness.monitors.host_memory import Baseline, populate
+
+    prefaulted = populate(runs)  # before anything is measured: the child's RSS starts where the zygote's is
     os.setsid()
     die_with_parent()
     err = os.open(request["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -54,7 +57,8 @@ def _child(request: dict[str, Any]) -> None:
     from harness.cell import Cell
     from harness.worker import run, write_json
 
-    write_json(Path(request["out"]), run(Cell.from_dict(request["cell"])))
+    baseline = Baseline(baseline_bytes, forked=True, prefaulted_bytes=prefaulted)
+    write_json(Path(request["out"]), run(Cell.from_dict(request["cell"]), baseline))
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -65,6 +69,10 @@ def _send(message: dict[str, Any]) -> None:
 def serve(backend: str) -> None:
     die_with_parent()
     preimport(backend)
+    from harness.monitors.host_memory import resident_file_runs, rss_bytes
+
+    baseline_bytes = rss_bytes()  # the framework imported, nothing run: each child's host baseline
+    runs = resident_file_runs()
     _send({"ready": True})
     for line in sys.stdin:
         request = json.loads(line)
@@ -72,7 +80,7 @@ def serve(backend: str) -> None:
         if pid == 0:
             code = 1
             try:
-                _child(request)
+                _child(request, baseline_bytes, runs)
                 code = 0
             except BaseException:  # noqa: BLE001 - reported through stderr and the exit code
                 traceback.print_exc()
