@@ -1,19 +1,20 @@
-"""Noise-aware regression detection: each cell against a robust baseline of its own history.
+"""Noise-aware regression detection: each cell against a robust baseline of its own history, replayed night by night.
 
-For every cell and metric: baseline = median of the metric over the last N comparable runs (same machine key and
-configuration key), judged only once a cell has MIN_HISTORY of them. Noise = the largest coefficient of variation
-among the history's values (between processes) and this run's and the last run's raw trials (within one). A change
-is a regression only when log(current / baseline) is worse than max(log(1 + floor), K × noise) — ratios are
-symmetric in log space, so a noisy cell's wide threshold still catches a 10× slow-down — and, where raw trials
-exist, when a Mann-Whitney U test against the previous run's trials says the two differ (p < 0.05). Fixed
-thresholds fail on noisy machines (TorchBench had to raise its 7 % to 30 %); a per-cell threshold stays tight where
-a cell is stable and loose where it is not.
+For every cell and metric the comparable runs (same machine and configuration key) are replayed oldest first. Each
+night is judged against the baseline: the last N runs that were not themselves regressed (a regressed run never
+enters it), counted from the latest accepted run of that cell. baseline = their median; noise = the largest CV
+of their values (between processes) and of their raw trials (within one), never the night being judged. A change is
+a regression when log(current / baseline) is worse than max(log(1 + floor), K × noise) — ratios are symmetric in log
+space, so a noisy cell's wide threshold still catches a 10× slow-down — and, where raw trials exist, when a
+Mann-Whitney U test against the baseline runs' trials says the two differ (p < 0.05). A regression stays reported,
+"ongoing since" its first night, until the value comes back (a one-night spike clears the next night) or someone
+accepts a new baseline (`nightly --accept`). Improvements join the baseline as they come.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,14 @@ K_NOISE = 4.0
 MIN_HISTORY = 2
 """Comparable earlier runs a cell needs before it can regress: with fewer, its between-run noise is unknown."""
 ALPHA = 0.05
+WINDOW = 10
+"""Baseline runs a night is judged against (the newest unchanged ones)."""
+TRIAL_RUNS = 3
+"""Newest baseline runs whose raw trials are pooled for the noise and the Mann-Whitney test."""
+SKIPPED = frozenset({"skipped", "unsupported"})
+"""Statuses that are never a regression: the cell did not run by design."""
+ACCEPT_ALL = "*"
+"""The acceptance key that applies to every cell."""
 
 
 def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
@@ -37,8 +46,9 @@ def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
 
 
 def judge(watch: Metric, current: float, history: Sequence[float], trials_now: Sequence[float],
-          trials_prev: Sequence[float]) -> dict[str, Any]:
-    """One cell metric's verdict against its history; `regress_at` is the change beyond which it is a regression."""
+          trials_prev: Sequence[float], prior_noise: float = 0.0) -> dict[str, Any]:
+    """One night's verdict against baseline values `history` and baseline trials `trials_prev` (their noise only,
+    or `prior_noise`, the relative noise of the baseline before the last accepted one, when that is larger)."""
     if watch.floor is None:
         raise ValueError(f"metric {watch.field!r} is not watched: give it a floor in reports/metrics.py")
     baseline = float(np.median(history))
@@ -51,7 +61,7 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         change = (current - baseline) / baseline if baseline else 0.0
         # In log space, where a ratio's noise lives: log-threshold = max(log(1 + floor), K × noise), so "4 × 16 %
         # noise" means "beyond ×/÷ e^0.64 ≈ 1.9" and a noisy cell still catches a 10× slow-down.
-        log_threshold = max(math.log1p(watch.floor), K_NOISE * noise(history, [trials_now, trials_prev]))
+        log_threshold = max(math.log1p(watch.floor), K_NOISE * max(noise(history, [trials_prev]), prior_noise))
         log_ratio = math.log(current / baseline) if baseline > 0 and current > 0 else 0.0
         slower, faster = log_ratio < -log_threshold, log_ratio > log_threshold
         worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
@@ -68,31 +78,104 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
             "history_n": len(history)}
 
 
-def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Verdicts for every ok cell of the current run against the same cells in `history` (oldest first)."""
-    past = [{r["key"]: r for r in run if r.get("status") == "ok"} for run in history]
+def _pooled(trials: Sequence[Sequence[float]], runs: Sequence[int]) -> list[float]:
+    """The raw trials of the newest TRIAL_RUNS of `runs`, pooled."""
+    return [t for j in runs[-TRIAL_RUNS:] for t in trials[j]]
+
+
+def replay(watch: Metric, values: Sequence[float], trials: Sequence[Sequence[float]], window: int = WINDOW,
+           restart: int = 0) -> list[dict[str, Any]]:
+    """Every night's verdict over one cell metric's values (oldest first); the baseline starts again at index
+    `restart` (an accepted run), keeping the earlier baseline's relative noise. A regression carries `since`, the
+    index of its first night."""
+    good: list[int] = []
+    prior_noise = 0.0
+    since: int | None = None
+    out: list[dict[str, Any]] = []
+    for i, value in enumerate(values):
+        if i == restart and good:  # ratios' noise is scale-free: it outlives the level it was measured at
+            prior_noise = noise([values[j] for j in good[-window:]], [_pooled(trials, good)])
+            good, since = [], None
+        base = good[-window:]
+        if not base:
+            out.append({"metric": watch.field, "current": value, "baseline": None, "change_rel": None,
+                        "threshold_rel": None, "verdict": "new", "p_value": None, "history_n": 0})
+            good.append(i)
+            continue
+        found = judge(watch, value, [values[j] for j in base], trials[i], _pooled(trials, base), prior_noise)
+        if found["verdict"] == "regression":
+            since = i if since is None else since
+            found["since"] = since
+        else:  # an improvement joins the baseline: it widens nothing that could hide a slow-down for long
+            since = None
+            good.append(i)
+        out.append(found)
+    return out
+
+
+def _start(key: str, run_ids: Sequence[str | None], accepted: Sequence[tuple[str, str]]) -> int:
+    """Index of the run a cell's baseline starts at: its (or every cell's) latest accepted run, else 0."""
+    starts = [run_ids.index(run) for cell, run in accepted if cell in (key, ACCEPT_ALL) and run in run_ids]
+    return max(starts, default=0)
+
+
+def _where(info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run id and git SHA of a run info ({} when unknown)."""
+    if not info:
+        return {}
+    return {"since_run": info.get("run_id"), "since_commit": (info.get("provenance") or {}).get("git_sha")}
+
+
+def _status_verdict(key: str, records: Sequence[Mapping[str, Any] | None],
+                    infos: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """A cell that did not finish ok tonight: skipped, failing (never ok since its baseline) or a regression."""
+    status = records[-1]["status"] if records[-1] else None
+    row: dict[str, Any] = {"key": key, "metric": "status", "current": status, "baseline": "ok", "change_rel": None,
+                           "threshold_rel": None, "p_value": None,
+                           "history_n": sum(1 for r in records[:-1] if r and r["status"] == "ok")}
+    if status in SKIPPED:
+        return {**row, "baseline": None, "verdict": "skipped"}
+    ran = [i for i, r in enumerate(records) if r and r["status"] not in SKIPPED]
+    last_ok = max((i for i in ran if records[i]["status"] == "ok"), default=None)  # type: ignore[index]
+    if last_ok is None:
+        return {**row, "baseline": None, "verdict": "failing"}
+    first_bad = min(i for i in ran if i > last_ok)
+    return {**row, "verdict": "regression", **_where(infos[first_bad])}
+
+
+def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[str, Any]]],
+             infos: Sequence[Mapping[str, Any] | None] | None = None, accepted: Sequence[tuple[str, str]] = (),
+             window: int = WINDOW) -> list[dict[str, Any]]:
+    """Verdicts for every cell of the current run against the same cells in `history` (oldest first). `infos`: run
+    infos of the history runs then the current run; `accepted`: (cell key or ACCEPT_ALL, accepted run id) pairs."""
+    runs = [*history, current]
+    infos = list(infos) if infos is not None else [None] * len(runs)
+    if len(infos) != len(runs):
+        raise ValueError(f"{len(infos)} run infos for {len(runs)} runs (history + current)")
+    run_ids = [i.get("run_id") if i else None for i in infos]
+    by_key = [{r["key"]: r for r in run} for run in runs]
     out = []
     for record in current:
         key = record["key"]
+        start = _start(key, run_ids, accepted)
+        cells = [run.get(key) for run in by_key[start:]]
         if record.get("status") != "ok":
-            out.append({"key": key, "metric": "status", "current": record.get("status"), "baseline": "ok",
-                        "change_rel": None, "threshold_rel": None, "verdict": "regression", "p_value": None,
-                        "history_n": sum(key in p for p in past)})
+            out.append(_status_verdict(key, cells, infos[start:]))
             continue
-        row = flatten(record)
-        previous = [p[key] for p in past if key in p]
+        oks = [(i, c) for i, c in enumerate(run.get(key) for run in by_key) if c and c.get("status") == "ok"]
+        rows = [flatten(c) for _, c in oks]
         for watch in watched():
-            value = row.get(watch.field)
-            if value is None:
+            points = [(i, c, row[watch.field]) for (i, c), row in zip(oks, rows, strict=True)
+                      if row.get(watch.field) is not None]
+            if not points or points[-1][1] is not record:
                 continue
-            values = [v for v in (flatten(p).get(watch.field) for p in previous) if v is not None]
-            if not values:
-                out.append({"key": key, "metric": watch.field, "current": value, "baseline": None,
-                            "change_rel": None, "threshold_rel": None, "verdict": "new", "p_value": None,
-                            "history_n": 0})
-                continue
-            prev_trials = raw_trials(previous[-1], watch.raw) if previous else []
-            out.append({"key": key, **judge(watch, value, values, raw_trials(record, watch.raw), prev_trials)})
+            restart = next((n for n, (i, _, _) in enumerate(points) if i >= start), len(points))
+            nights = replay(watch, [v for _, _, v in points], [raw_trials(c, watch.raw) for _, c, _ in points],
+                            window, restart)
+            found = {"key": key, **nights[-1]}
+            if "since" in found:
+                found.update(_where(infos[points[found.pop("since")][0]]))
+            out.append(found)
     return out
 
 
