@@ -128,6 +128,9 @@ METRICS: tuple[Metric, ...] = (
     # RSS moves ±5 % run to run (allocator, XLA compile buffers): a 10 % floor
     Metric("host_peak_bytes", "host MiB", "host MiB", "bytes", False, MIB, MIB, floor=0.10, compare=True,
            views=_ALL, chart=("memory", "host peak")),
+    # its two parts: the framework imported with nothing run, and what the cell added on top of that
+    Metric("host_baseline_bytes", "host base MiB", "host baseline MiB", "bytes", False, MIB, MIB, views=(HTML,)),
+    Metric("host_model_bytes", "host model MiB", "host model MiB", "bytes", False, MIB, MIB, views=(HTML,)),
     Metric("device_peak_bytes", "dev MiB", "device MiB", "bytes", False, MIB, MIB, compare=True,
            views=(COMPARE, HTML), reason="device_peak_reason", chart=("memory", "device peak")),
     Metric("accuracy", "acc", "accuracy", "fraction", True, FIXED3, PCT1, floor=0.02, absolute=True, compare=True,
