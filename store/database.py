@@ -18,8 +18,9 @@ from suites.errors import UsageError
 
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
-STORE_SCHEMA = 2
-"""v1 → v2: runs gained config_key (the nightly history key) and the parity table was added."""
+STORE_SCHEMA = 3
+"""v1 → v2: runs gained config_key (the nightly history key) and the parity table was added. v2 → v3: the
+acceptances table (a nightly baseline accepted from a run on, by whom, when and why)."""
 RECORD_SCHEMA = 2
 """v1 → v2: an NVIDIA GPU is device "cuda" in every backend (TensorFlow and JAX v1 records said "gpu")."""
 
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE INDEX IF NOT EXISTS cells_run ON cells(run_id);
 CREATE TABLE IF NOT EXISTS parity (
     id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT, rows TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS acceptances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL, run_id TEXT NOT NULL REFERENCES runs(run_id),
+    accepted_by TEXT NOT NULL, accepted_at TEXT NOT NULL, reason TEXT NOT NULL);
 """
 
 
@@ -185,6 +189,25 @@ class Store:
         """The newest parity check: {'checked_at', 'git_sha', 'rows'}, or None."""
         row = self.conn.execute("SELECT checked_at, git_sha, rows FROM parity ORDER BY id DESC LIMIT 1").fetchone()
         return {"checked_at": row[0], "git_sha": row[1], "rows": json.loads(row[2])} if row else None
+
+    def add_acceptance(self, cell_key: str, run_id: str, accepted_by: str, reason: str) -> None:
+        """Record that `cell_key` ('*': every cell) has a new nightly baseline from `run_id` on."""
+        with self._tx() as c:
+            c.execute("INSERT INTO acceptances (cell_key, run_id, accepted_by, accepted_at, reason) "
+                      "VALUES (?, ?, ?, ?, ?)", (cell_key, run_id, accepted_by, now_iso(), reason))
+
+    def acceptances(self) -> list[dict[str, Any]]:
+        """Every acceptance, oldest first: {cell_key, run_id, accepted_by, accepted_at, reason}."""
+        rows = self.conn.execute("SELECT cell_key, run_id, accepted_by, accepted_at, reason FROM acceptances "
+                                 "ORDER BY id").fetchall()
+        return [dict(zip(("cell_key", "run_id", "accepted_by", "accepted_at", "reason"), r, strict=True))
+                for r in rows]
+
+    def latest_keyed_run(self) -> str | None:
+        """The newest finished run with a configuration key (a nightly run), or None."""
+        row = self.conn.execute("SELECT run_id FROM runs WHERE config_key IS NOT NULL AND finished_at IS NOT NULL "
+                                "ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def done_keys(self, run_id: str) -> set[str]:
         """Cell keys that already have a record in the run."""

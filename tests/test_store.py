@@ -115,3 +115,44 @@ def test_v1_records_upgrade_on_load_gpu_becomes_cuda(tmp_path):
     records = store.records(run_id)
     assert [r["device_info"]["device"] for r in records] == ["cuda", "cuda", "cpu"]
     assert {r["schema_version"] for r in records} == {RECORD_SCHEMA} and RECORD_SCHEMA == 2
+
+
+def test_v2_database_is_upgraded_to_v3_and_keeps_every_record(tmp_path):
+    """A database written by the store schema 2 code (no acceptances table) opens, upgrades and loses nothing."""
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '2');
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+            machine_key TEXT, config TEXT NOT NULL, provenance TEXT NOT NULL, config_key TEXT);
+        CREATE TABLE cells (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
+            cell_key TEXT NOT NULL, workload TEXT NOT NULL, backend TEXT NOT NULL, mode TEXT NOT NULL,
+            precision TEXT NOT NULL, status TEXT NOT NULL, record_schema INTEGER NOT NULL, record TEXT NOT NULL,
+            stored_at TEXT NOT NULL);
+        CREATE INDEX cells_run ON cells(run_id);
+        CREATE TABLE parity (id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT,
+            rows TEXT NOT NULL);
+        INSERT INTO runs VALUES ('r1', 'nightly', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'm',
+            '{}', '{"git_sha": "abc"}', 'k');
+        INSERT INTO parity (checked_at, git_sha, rows) VALUES ('2026-01-01T00:02:00+00:00', 'abc', '[]');
+    """)
+    for key, status in (("a/torch/eager/fp32", "ok"), ("a/jax/jit/fp32", "skipped")):
+        conn.execute("INSERT INTO cells (run_id, cell_key, workload, backend, mode, precision, status, record_schema, "
+                     "record, stored_at) VALUES ('r1', ?, 'a', ?, ?, 'fp32', ?, 2, ?, 'now')",
+                     (key, key.split("/")[1], key.split("/")[2], status,
+                      json.dumps({**_record(key, status), "schema_version": 2})))
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert [(r["key"], r["status"]) for r in store.records("r1")] == [("a/torch/eager/fp32", "ok"),
+                                                                       ("a/jax/jit/fp32", "skipped")]
+    assert store.run("r1")["provenance"] == {"git_sha": "abc"} and store.latest_parity()["git_sha"] == "abc"
+    assert store.history("m", "k") == ["r1"] and store.latest_keyed_run() == "r1"
+    assert store.acceptances() == []
+    store.add_acceptance("a/torch/eager/fp32", "r1", "alice", "new BLAS")
+    [acc] = Store(path).acceptances()
+    assert (acc["cell_key"], acc["run_id"], acc["accepted_by"], acc["reason"]) == ("a/torch/eager/fp32", "r1",
+                                                                                      "alice", "new BLAS")
+    assert acc["accepted_at"]
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "3"
