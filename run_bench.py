@@ -84,16 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", default="latest", help="run id or 'latest' (default)")
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
-    add("history", "list the stored runs, newest first")
+    history = add("history", "list the stored runs, newest first; or, with --changes, the change points of every "
+                             "cell's watched metrics over the latest nightly run's comparable history")
+    history.add_argument("--changes", action="store_true",
+                         help="list change points (cell, metric, run, commit, before → after, p) instead of runs")
 
     nightly = add("nightly", "run a suite, judge each cell against its own history (noise-aware), write the HTML "
                              "report; exit 1 when something regressed")
     nightly.add_argument("--suite", default="nightly", help="suite name or .toml path (default nightly)")
-    nightly.add_argument("--history", type=_positive_int, default=10, help="comparable earlier runs used (default 10)")
+    nightly.add_argument("--history", type=_positive_int, default=10,
+                         help="unregressed comparable earlier runs that form each cell's baseline (default 10)")
     nightly.add_argument("--html", help="report path (default results/nightly-RUN.html beside the database)")
     nightly.add_argument("--timeout", type=_positive_float,
                          help="seconds per cell before it is killed (default: the suite's)")
     nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
+    nightly.add_argument("--accept", metavar="CELL|all",
+                         help="run nothing: accept the latest nightly run as CELL's (or every cell's) new baseline")
+    nightly.add_argument("--reason", metavar="TEXT", help="why the new baseline is right (required with --accept)")
 
     report = add("report", "write one self-contained HTML report of a run (opens offline)")
     report.add_argument("--run", default="latest", help="run id or 'latest' (default)")

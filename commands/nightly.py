@@ -1,24 +1,55 @@
-"""The nightly command: run a suite under its machine + configuration key, judge each cell, write the report."""
+"""The nightly command: run a suite under its machine + configuration key, judge each cell, write the report; or
+accept a new baseline for a cell (or all cells) without running anything."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 
 from commands.measure import run_suite
-from commands.options import output_path
+from commands.options import open_store, output_path
 from reports.console import make_console
 from reports.html import render_report
-from reports.regressions import history_series, verdicts
+from reports.regressions import ACCEPT_ALL, history_series, verdicts
 from reports.table import print_verdicts
+from suites.errors import UsageError
+
+REPLAY_RUNS = 200
+"""Comparable earlier runs replayed to find each cell's unregressed baseline and when a regression began."""
+
+
+def accept_baseline(args: argparse.Namespace) -> int:
+    """Record that CELL (or every cell) has a new baseline from the latest nightly run on; runs nothing."""
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise UsageError("--accept needs --reason TEXT: why the new level is right (e.g. --reason 'new BLAS, 30 % "
+                         "slower on purpose')")
+    store = open_store(args)
+    run_id = store.latest_keyed_run()
+    if run_id is None:
+        raise UsageError(f"no finished nightly run in {store.path} to accept; run `run_bench.py nightly` first")
+    cell = ACCEPT_ALL if args.accept == "all" else args.accept
+    keys = [r["key"] for r in store.records(run_id)]
+    if cell != ACCEPT_ALL and cell not in keys:
+        raise UsageError(f"cell {cell!r} is not in nightly run {run_id}; pass 'all' or one of: {', '.join(keys)}")
+    who = getpass.getuser()
+    store.add_acceptance(cell, run_id, who, reason)
+    make_console().print(f"accepted {args.accept} from run {run_id} on as the new baseline (by {who}: {reason})")
+    return 0
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    """Exit 1 when any cell regressed against its own history."""
+    """Exit 1 when any cell regressed against its own history (or is still regressed, until accepted)."""
+    if args.accept is not None:
+        return accept_baseline(args)
+    if args.reason is not None:
+        raise UsageError("--reason goes with --accept CELL|all")
     html_path = output_path(args.html, "--html") if args.html else None  # checked before anything runs
     store, plan, records = run_suite(args, keyed=True)
     info = store.run(plan.run_id) or {}
-    past = store.comparable_runs(plan.run_id, args.history)
-    found = verdicts(records, [recs for _, recs in past])
+    past = store.comparable_runs(plan.run_id, max(args.history, REPLAY_RUNS))
+    accepted = [(a["cell_key"], a["run_id"]) for a in store.acceptances()]
+    found = verdicts(records, [recs for _, recs in past], [i for i, _ in past] + [info], accepted, args.history)
     con = make_console()
     print_verdicts(found, con, len(past), args.quiet)
     series = history_series([*past, (info, records)])

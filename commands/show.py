@@ -98,7 +98,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    """The stored runs, newest first; with --changes, the change points of the latest nightly run's history."""
     store = open_store(args)
+    if getattr(args, "changes", False):
+        from reports.changepoints import history_changes  # only this function of the module is this change's
+
+        run_id = store.latest_keyed_run()
+        if run_id is None:
+            raise UsageError(f"no finished nightly run in {store.path}: --changes reads nightly histories; run "
+                             "`run_bench.py nightly` first")
+        runs = [*store.comparable_runs(run_id, 1_000_000), (store.run(run_id) or {}, store.records(run_id))]
+        found = history_changes(runs)
+        changes = Table(title=f"change points over {len(runs)} comparable nightly runs (E-divisive + t-test, "
+                              "p < 0.001, beyond the metric's floor)")
+        for header in ("cell", "metric", "run id", "commit", "before → after", "change", "p"):
+            changes.add_column(header, justify="right" if header in ("change", "p") else "left")
+        for c in found:
+            changes.add_row(c["key"], c["metric"], c["run_id"] or "?", (c["commit"] or "?")[:12],
+                            f"{c['before']:,.4g} → {c['after']:,.4g}", f"{c['change_rel']:+.1%}", f"{c['p_value']:.2g}")
+        make_console().print(changes if found else f"no change points over {len(runs)} comparable nightly runs")
+        return 0
     table = Table(title=f"runs in {store.path}")
     for header in ("run id", "suite", "started", "finished", "machine", "cells"):
         table.add_column(header)

@@ -11,11 +11,14 @@ points) until every point has p < max_pvalue and a relative step above min_magni
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.stats import ttest_ind_from_stats
+
+from reports.flat import flatten
+from reports.metrics import watched
 
 MAX_PVALUE = 0.001
 """Otava's default significance for a change point."""
@@ -90,3 +93,26 @@ def change_points(values: Sequence[float], max_pvalue: float = MAX_PVALUE,
                 return [{"index": idx, **s} for idx, s in zip(points, found, strict=True)]
         del points[weakest]
     return []
+
+
+def history_changes(runs: Sequence[tuple[Mapping[str, Any], Sequence[dict[str, Any]]]],
+                    max_pvalue: float = MAX_PVALUE) -> list[dict[str, Any]]:
+    """Change points of every cell's watched metrics over comparable runs (oldest first), each with the run id and
+    commit of its first night: [{key, metric, run_id, commit, before, after, change_rel, p_value}]."""
+    series: dict[tuple[str, str], list[tuple[Mapping[str, Any], float]]] = {}
+    for info, records in runs:
+        for record in records:
+            if record.get("status") != "ok":
+                continue
+            row = flatten(record)
+            for watch in watched():
+                if row.get(watch.field) is not None:
+                    series.setdefault((record["key"], watch.field), []).append((info, float(row[watch.field])))
+    floors = {m.field: 0.0 if m.absolute else float(m.floor or 0.0) for m in watched()}
+    out = []
+    for (key, field), points in series.items():
+        for found in change_points([v for _, v in points], max_pvalue, floors[field]):
+            info = points[found.pop("index")][0]
+            out.append({"key": key, "metric": field, "run_id": info.get("run_id"),
+                        "commit": (info.get("provenance") or {}).get("git_sha"), **found})
+    return out
