@@ -68,6 +68,48 @@ def test_overlapping_trials_are_not_a_regression_even_past_the_floor():
     assert verdict["verdict"] == "ok" and verdict["p_value"] >= 0.05
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_bench.py", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _keyed_store(path: Path, train: list[float]) -> Store:
+    """A store of finished nightly runs of one cell with the given training throughputs, one run per value."""
+    store = Store(path)
+    for n, value in enumerate(train):
+        run_id = store.create_run("tiny", {}, {"machine_key": "m", "git_sha": f"sha{n}"}, config_key="k")
+        store.add_record(run_id, {"key": "w/torch/eager/fp32", "status": "ok", "timing": {"train": {"median": value}},
+                                  "cell": {"workload": "w", "backend": "torch", "mode": "eager", "precision": "fp32"}})
+        store.finish_run(run_id)  # started_at has whole seconds: give each run its own night
+        night = f"2026-01-{n + 1:02d}T00:00:00+00:00"
+        store.conn.execute("UPDATE runs SET started_at=? WHERE run_id=?", (night, run_id))
+    return store
+
+
+def test_accept_needs_a_reason_and_a_known_cell_and_records_who_when_why(tmp_path):
+    db = tmp_path / "n.sqlite"
+    store = _keyed_store(db, [1000.0, 1005.0, 995.0, 600.0])
+    latest = store.latest_keyed_run()
+    no_reason = _cli("nightly", "--db", str(db), "--accept", "w/torch/eager/fp32")
+    assert no_reason.returncode == 2 and no_reason.stderr.count("\n") == 1 and "--reason" in no_reason.stderr
+    unknown = _cli("nightly", "--db", str(db), "--accept", "nope", "--reason", "x")
+    assert unknown.returncode == 2 and "w/torch/eager/fp32" in unknown.stderr
+    done = _cli("nightly", "--db", str(db), "--accept", "all", "--reason", "new BLAS")
+    assert done.returncode == 0, done.stderr
+    [acc] = Store(db).acceptances()
+    assert (acc["cell_key"], acc["run_id"], acc["reason"]) == ("*", latest, "new BLAS") and acc["accepted_by"]
+
+
+def test_history_changes_names_the_run_and_commit_of_a_step(tmp_path):
+    db = tmp_path / "n.sqlite"
+    _keyed_store(db, [1000.0, 1010.0, 990.0, 1005.0, 995.0, 700.0, 705.0, 695.0, 702.0, 698.0])
+    out = _cli("history", "--db", str(db), "--changes")
+    assert out.returncode == 0, out.stderr
+    assert "train_samples_per_s" in out.stdout and "sha5" in out.stdout and "-30" in out.stdout, out.stdout
+    empty = _cli("history", "--db", str(tmp_path / "e.sqlite"), "--changes")
+    assert empty.returncode == 2 and "nightly" in empty.stderr
+
+
 def _nightly(db: Path, suite: Path, html: Path, pace_ms: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BENCH_EXTRA_BACKENDS": ENTRY, PACE_ENV: pace_ms}
     return subprocess.run([sys.executable, "run_bench.py", "nightly", "--suite", str(suite), "--db", str(db),
