@@ -79,12 +79,21 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for name in names:
         if not get_backend(name).installed:
             raise UsageError(f"backend {name!r} is not installed; install it with pip install -e '.[{name}]'")
+    if not names or not workloads:
+        extras = " or ".join(f"pip install -e '.[{b}]'" for b in all_backends())
+        con.print("parity FAILED: 0 comparisons made: " + (f"no backend installed; install one with {extras}"
+                                                           if not names else "no workload to compare"),
+                  markup=False, soft_wrap=True)
+        return 1
     rows = parity_check.check(names, workloads)
     con.print(parity_table(rows))
     store.add_parity(rows, git_state()["git_sha"])
     failed = [r for r in rows if not r["ok"]]
     con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
-    return 1 if failed else 0
+    if len(names) == 1:
+        con.print(f"note: only {names[0]} ran, so losses and trained weights were compared with nothing "
+                  "(install a second backend)")
+    return 1 if failed or not rows else 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

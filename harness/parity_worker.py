@@ -1,4 +1,8 @@
-"""Child process of `run_bench.py parity`: one backend's outputs and training losses from the shared weights."""
+"""Child process of `run_bench.py parity`: one backend's outputs, training losses and trained weights.
+
+`measure(backend, mode, case)` is the measurement as a plain in-process function (the mutation tests call it with
+planted bugs); `main` runs it per workload and writes JSON (outputs, losses, counts) plus an .npz of the weights.
+"""
 
 from __future__ import annotations
 
@@ -14,46 +18,106 @@ import numpy as np
 from backends.registry import load_adapter_class
 from harness.batching import epoch_batches
 from suites.data.registry import load_dataset
-from suites.params import init_weights
+from suites.params import Weights, init_weights
 from suites.registry import get_workload
-from suites.spec import OptimizerSpec, TaskSpec
+from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
 PARITY_BATCH = 32
 TRAIN_STEPS = 10
 PARITY_SGD = OptimizerSpec("sgd", learning_rate=0.05)
+WEIGHT_NOISE = 0.1
+"""Std of the N(0, ·) noise added to every initial parameter, so no bias is 0 and no norm scale is 1."""
+
+RUNS = ("sgd", "task")
+"""The two training runs from the parity weights: plain SGD, then the task's own optimizer."""
 
 
-def parity_inputs(workload_name: str) -> tuple[Any, TaskSpec, np.ndarray, np.ndarray, np.ndarray]:
-    """The dropout-free model, its task, a fixed evaluation batch and the training rows (real data)."""
+@dataclasses.dataclass(frozen=True)
+class ParityCase:
+    """One parity problem: the model as specified (outputs, eval mode), its dropout-free twin (training), data."""
+
+    name: str
+    model: ModelSpec
+    task: TaskSpec
+    weights: Weights
+    x_eval: np.ndarray
+    x_train: np.ndarray
+    y_train: np.ndarray
+
+    @property
+    def train_model(self) -> ModelSpec:
+        """The dropout-free model the training steps run (dropout masks differ per framework)."""
+        return self.model.without_dropout()
+
+
+def parity_weights(model: ModelSpec, seed: int) -> Weights:
+    """The seeded initialisation plus N(0, WEIGHT_NOISE) on every array (float32): random biases and norm scales."""
+    rng = np.random.default_rng([seed, 7919])
+    return {k: (v + rng.normal(0.0, WEIGHT_NOISE, v.shape)).astype(np.float32)
+            for k, v in init_weights(model, seed).items()}
+
+
+def parity_case(workload_name: str) -> ParityCase:
+    """A registered workload's parity case: its parity weights, a fixed evaluation batch and its training rows."""
     workload = get_workload(workload_name)
     task = workload.task
     data = load_dataset(task.dataset, task.seed, task.test_fraction)
     n = min(PARITY_BATCH, len(data.x_train))
-    return workload.model.without_dropout(), task, data.x_test[:n], data.x_train, data.y_train
+    return ParityCase(workload_name, workload.model, task, parity_weights(workload.model, task.seed),
+                      data.x_test[:n], data.x_train, data.y_train)
 
 
-def _losses(adapter: Any, model: Any, task: TaskSpec, optimizer: OptimizerSpec, x: np.ndarray,
-            y: np.ndarray) -> list[float]:
-    """Mean batch losses of TRAIN_STEPS steps from the shared initial weights, on the shared batch order."""
-    adapter.build(model, dataclasses.replace(task, optimizer=optimizer), init_weights(model, task.seed))
-    batch = min(PARITY_BATCH, len(x))
-    order = epoch_batches(len(x), batch, task.seed, 0)
+def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec) -> tuple[list[float], Weights]:
+    """Mean batch losses of TRAIN_STEPS steps from the parity weights on the shared batch order, and the weights
+    after them (neutral layout)."""
+    task = dataclasses.replace(case.task, optimizer=optimizer)
+    adapter.build(case.train_model, task, case.weights)
+    batch = min(PARITY_BATCH, len(case.x_train))
+    order = epoch_batches(len(case.x_train), batch, task.seed, 0)
     losses = []
     for step in range(TRAIN_STEPS):
         idx = order[step % len(order)]
-        losses.append(float(adapter.to_numpy(adapter.train_step(adapter.put(x[idx], y[idx])))))
-    return losses
+        losses.append(float(adapter.to_numpy(adapter.train_step(adapter.put(case.x_train[idx], case.y_train[idx])))))
+    return losses, {k: np.asarray(v, np.float32) for k, v in adapter.get_weights().items()}
 
 
-def run_workload(backend: str, mode: str, workload_name: str) -> dict[str, Any]:
-    """Outputs, parameter counts and loss curves (SGD and the task's optimizer) for one workload."""
-    model, task, x_eval, x_train, y_train = parity_inputs(workload_name)
+def measure(backend: str, mode: str, case: ParityCase) -> dict[str, Any]:
+    """Eval-mode outputs of the model as specified, the trainable count, and losses and final weights per run."""
     adapter = load_adapter_class(backend)(mode, "fp32", "cpu")
-    adapter.build(model, task, init_weights(model, task.seed))
-    outputs = adapter.to_numpy(adapter.predict(adapter.put(x_eval)))
-    return {"params_native": adapter.trainable_param_count(), "outputs": np.asarray(outputs, np.float64).tolist(),
-            "losses_sgd": _losses(adapter, model, task, PARITY_SGD, x_train, y_train),
-            "losses_task": _losses(adapter, model, task, task.optimizer, x_train, y_train)}
+    adapter.build(case.model, case.task, case.weights)
+    outputs = np.asarray(adapter.to_numpy(adapter.predict(adapter.put(case.x_eval))), np.float64)
+    result: dict[str, Any] = {"params_native": adapter.trainable_param_count(), "outputs": outputs}
+    for run, optimizer in zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True):
+        result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
+    return result
+
+
+def _write(results: dict[str, dict[str, Any]], out_path: Path) -> None:
+    """JSON of everything but the weights, and `<out>.npz` with "<workload>/<run>/<name>" weight arrays."""
+    arrays: dict[str, np.ndarray] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for name, result in results.items():
+        plain[name] = {}
+        for key, value in result.items():
+            if key.startswith("weights_"):
+                arrays.update({f"{name}/{key}/{p}": a for p, a in value.items()})
+            else:
+                plain[name][key] = value.tolist() if isinstance(value, np.ndarray) else value
+    np.savez(out_path.with_suffix(".npz"), **arrays)
+    out_path.write_text(json.dumps(plain))
+
+
+def read_results(out_path: Path) -> dict[str, dict[str, Any]]:
+    """A worker's results as `measure` returns them (outputs as arrays, weights back from the .npz)."""
+    results: dict[str, dict[str, Any]] = json.loads(out_path.read_text())
+    for result in results.values():
+        if "outputs" in result:
+            result["outputs"] = np.asarray(result["outputs"], np.float64)
+    with np.load(out_path.with_suffix(".npz")) as arrays:
+        for key in arrays.files:
+            name, run, param = key.split("/", 2)
+            results[name].setdefault(run, {})[param] = arrays[key]
+    return results
 
 
 def main(argv: list[str]) -> int:
@@ -61,11 +125,11 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {}
     for name in workloads:
         try:
-            results[name] = run_workload(backend, mode, name)
+            results[name] = measure(backend, mode, parity_case(name))
         except Exception as exc:  # noqa: BLE001 - reported per workload
             results[name] = {"error": f"{type(exc).__name__}: {exc}",
                              "traceback": "".join(traceback.format_exc().splitlines(True)[-15:])}
-    out_path.write_text(json.dumps(results))
+    _write(results, out_path)
     return 0
 
 
