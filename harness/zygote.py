@@ -7,6 +7,9 @@ Protocol on stdin/stdout, one JSON object per line:
                    {"pid": N, "returncode": R}              it ended (negative R: killed by signal -R)
 The child runs nothing the parent ran: no framework op executes before the fork, so thread pools, allocators and
 device contexts are created fresh in each child. Import time is paid once and is not part of any cell.
+Host memory: the zygote's RSS after its imports is each cell's baseline (a fresh process with the framework imported);
+each child first maps again the file-backed pages the zygote holds (fork does not copy their page-table entries), so
+its RSS growth is what the cell adds (harness.monitors.host_memory).
 Run as `python -m harness.zygote BACKEND`.
 """
 
