@@ -289,5 +289,6 @@ def test_a_planted_bug_fails_parity(mutation: str, backend: str, monkeypatch: py
     assert all(r["ok"] for r in rows if r not in mine), "the unmutated backends must still agree"
     caught = sorted({f"{check} ({'ref' if r['a'] == 'numpy-reference' else 'pair'})"
                      for r in mine for check in r["failed"]})
-    print(f"\nMUTATION | {mutation} | {backend} | {', '.join(caught) or 'NOT CAUGHT'}")
+    worst = {k: max(r.get(k, 0.0) for r in mine) for k in ("loss_task_max_rel", "weights_task_max_rel")}
+    print(f"\nMUTATION | {mutation} | {backend} | {', '.join(caught) or 'NOT CAUGHT'} | {worst}")
     assert not all(r["ok"] for r in mine), f"{mutation} in {backend} passed parity"
