@@ -119,8 +119,8 @@ def test_each_view_keeps_its_columns() -> None:
         "workload", "backend", "mode", "status", "train/s", "±CI", "infer/s", "p50 ms", "compile s", "acc", "F1",
         "R²", "host MiB"]
     assert html_table([_record("torch")], palette.Palette())["headers"] == [
-        "cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "compile s", "host MiB", "device MiB",
-        "accuracy", "F1 macro", "MFU"]
+        "cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "compile s", "host MiB",
+        "host baseline MiB", "host model MiB", "device MiB", "accuracy", "F1 macro", "MFU"]
     regression = _record("torch")
     regression["quality"] = {"r2": 0.5, "mse": 0.1}
     assert html_table([regression], palette.Palette())["headers"][-3:] == ["R²", "MSE", "MFU"]
