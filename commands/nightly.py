@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from typing import Any
 
 from commands.measure import run_suite
 from commands.options import open_store, output_path
@@ -12,10 +13,20 @@ from reports.console import make_console
 from reports.html import render_report
 from reports.regressions import ACCEPT_ALL, history_series, verdicts
 from reports.table import print_verdicts
+from store import Store
 from suites.errors import UsageError
 
 REPLAY_RUNS = 200
 """Comparable earlier runs replayed to find each cell's unregressed baseline and when a regression began."""
+
+
+def judged(store: Store, run_id: str, info: dict[str, Any], records: list[dict[str, Any]], window: int
+           ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], int]:
+    """A run's verdicts (acceptances applied), its cells' trend series, and how many comparable runs came before."""
+    past = store.comparable_runs(run_id, max(window, REPLAY_RUNS))
+    accepted = [(a["cell_key"], a["run_id"]) for a in store.acceptances()]
+    found = verdicts(records, [recs for _, recs in past], [i for i, _ in past] + [info], accepted, window)
+    return found, history_series([*past, (info, records)]), len(past)
 
 
 def accept_baseline(args: argparse.Namespace) -> int:
@@ -47,12 +58,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     html_path = output_path(args.html, "--html") if args.html else None  # checked before anything runs
     store, plan, records = run_suite(args, keyed=True)
     info = store.run(plan.run_id) or {}
-    past = store.comparable_runs(plan.run_id, max(args.history, REPLAY_RUNS))
-    accepted = [(a["cell_key"], a["run_id"]) for a in store.acceptances()]
-    found = verdicts(records, [recs for _, recs in past], [i for i, _ in past] + [info], accepted, args.history)
+    found, series, earlier = judged(store, plan.run_id, info, records, args.history)
     con = make_console()
-    print_verdicts(found, con, len(past), args.quiet)
-    series = history_series([*past, (info, records)])
+    print_verdicts(found, con, earlier, args.quiet)
     html_path = html_path or store.path.parent / f"nightly-{plan.run_id}.html"
     html_path.write_text(render_report(info, records, store.latest_parity(), found, series))
     con.print(f"report: {html_path}")

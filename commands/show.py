@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from commands.nightly import judged
 from commands.options import open_store, output_path
 from reports.compare import compare_backends, compare_runs
 from reports.compare_view import as_json, backend_markdown, backend_tables, runs_table
@@ -17,7 +18,7 @@ from reports.export import load_rows, write_rows
 from reports.fairness import describe, mismatches, print_fairness
 from reports.html import render_report
 from reports.pytest_benchmark import to_pytest_benchmark
-from reports.regressions import history_series, verdicts
+from reports.regressions import WINDOW
 from store import resolve_run
 from suites.errors import UsageError
 
@@ -89,9 +90,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_id = resolve_run(store, args.run)
     info = store.run(run_id)
     records = store.records(run_id)
-    past = store.comparable_runs(run_id, 10)
-    found = verdicts(records, [recs for _, recs in past]) if past else None
-    series = history_series([*past, (info or {}, records)]) if past else None
+    found, series, earlier = judged(store, run_id, info or {}, records, WINDOW)
+    if not earlier:  # no history: the report has no nightly section
+        found, series = None, None
     path.write_text(render_report(info, records, store.latest_parity(), found, series))
     make_console().print(f"wrote {args.html} ({len(records)} cells of run {run_id})")
     return 0
