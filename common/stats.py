@@ -33,9 +33,18 @@ def summarize(samples: Sequence[float], seed: int = 0) -> dict[str, Any]:
             "n": int(arr.size), "raw": [float(v) for v in arr]}
 
 
-def percentiles_ms(latencies_s: Sequence[float]) -> dict[str, float | None]:
-    """p50 / p90 / p99 of latencies given in seconds, in milliseconds."""
-    if not latencies_s:
-        return {"p50": None, "p90": None, "p99": None}
-    p50, p90, p99 = np.percentile(np.asarray(latencies_s) * 1e3, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+PERCENTILE_MIN_SAMPLES = {"p50": 1, "p90": 10, "p99": 100}
+"""Fewest samples a percentile needs to be more than the sample maximum (p99 of 20 calls is the largest of them)."""
+
+
+def percentiles_ms(latencies_s: Sequence[float]) -> dict[str, float | str | None]:
+    """p50 / p90 / p99 of latencies given in seconds, in milliseconds; None with a '<p>_reason' where too few."""
+    out: dict[str, float | str | None] = {}
+    arr = np.asarray(latencies_s, dtype=np.float64) * 1e3
+    for name, need in PERCENTILE_MIN_SAMPLES.items():
+        if arr.size >= need:
+            out[name] = float(np.percentile(arr, float(name[1:])))
+        else:
+            out[name] = None
+            out[f"{name}_reason"] = f"{arr.size} calls; {name} needs at least {need}"
+    return out

@@ -11,7 +11,7 @@ from suites.registry import get_workload
 from suites.spec import TaskSpec
 
 PLANS = {
-    "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, min_steps_per_trial=2, latency_calls=20),
+    "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, min_steps_per_trial=2, latency_calls=100),
     "standard": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.5, latency_calls=100),
 }
 """The trial plan of each budget: smoke keeps cells short, standard gives tighter intervals."""

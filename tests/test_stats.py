@@ -40,3 +40,13 @@ def test_the_nightly_noise_is_the_common_cv():
     """reports.regressions has no CV of its own: its noise is common.stats.cv of the history or the trials."""
     assert noise([90.0, 100.0, 110.0], [[100.0, 100.0]]) == cv([90.0, 100.0, 110.0])
     assert noise([100.0, 100.0], [[50.0, 150.0]]) == cv([50.0, 150.0])
+
+
+def test_percentiles_need_enough_calls():
+    """p99 of 20 calls would be their maximum: it is None with the reason, and p90 needs 10 calls."""
+    p = percentiles_ms([0.001 * i for i in range(1, 21)])
+    assert p["p50"] is not None and p["p90"] is not None
+    assert p["p99"] is None and p["p99_reason"] == "20 calls; p99 needs at least 100"
+    q = percentiles_ms([0.001] * 9)
+    assert q["p90"] is None and "p90_reason" in q and q["p99"] is None
+    assert "p99_reason" not in percentiles_ms([0.001] * 100)
