@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "excluded (default); spawn: each cell is a new interpreter that imports its framework")
     run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
                      help="finish an interrupted run (default: the latest), running only its missing cells")
+    run.add_argument("--repeats", type=_positive_int,
+                     help="fresh processes per cell, pooled between processes (default: the suite's)")
 
     parity = add("parity", "prove the backends build the same model: params, outputs, losses")
     parity.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: all offline)")
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--timeout", type=_positive_float,
                          help="seconds per cell before it is killed (default: the suite's)")
     nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
+    nightly.add_argument("--repeats", type=_positive_int, help="as for run (default: the suite's)")
     nightly.add_argument("--accept", metavar="CELL|all",
                          help="run nothing: accept the latest nightly run as CELL's (or every cell's) new baseline")
     nightly.add_argument("--reason", metavar="TEXT", help="why the new baseline is right (required with --accept)")

@@ -52,10 +52,11 @@ def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, sui
         over = Overrides(getattr(args, "workloads", None), getattr(args, "backends", None),
                          getattr(args, "modes", None), getattr(args, "precisions", None), getattr(args, "epochs", None),
                          getattr(args, "batch_size", None), getattr(args, "learning_rate", None),
-                         getattr(args, "device", "auto"))
+                         getattr(args, "device", "auto"), getattr(args, "repeats", None))
         plan = suite_run.new_run(store, args.suite, over, args.timeout, args.isolation, keyed=keyed)
     if not args.quiet:
-        con.print(f"run {plan.run_id}: {len(plan.cells)} cells of suite {plan.suite.name!r} → {store.path}")
+        times = f" × {plan.repeats} processes" if plan.repeats > 1 else ""
+        con.print(f"run {plan.run_id}: {len(plan.cells)} cells{times} of suite {plan.suite.name!r} → {store.path}")
     with progress_reporter(con, args.quiet, len(plan.cells)) as report:
         records = suite_run.run(store, plan, report)
     print_table([flatten(r, plan.run_id, plan.suite.name) for r in records],

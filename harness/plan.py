@@ -24,6 +24,15 @@ class Overrides:
     batch_size: int | None = None
     learning_rate: float | None = None
     device: str = "auto"
+    repeats: int | None = None
+
+
+def plan_repeats(suite: Suite, over: Overrides) -> int:
+    """Fresh processes per cell: the command line's --repeats, else the suite's."""
+    repeats = over.repeats if over.repeats is not None else suite.repeats
+    if not isinstance(repeats, int) or repeats < 1:
+        raise UsageError(f"repeats must be a positive integer, got {repeats!r}")
+    return repeats
 
 
 def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:

@@ -1,11 +1,13 @@
-"""Run a planned list of cells into the store, one fresh process each, resuming what a run already has."""
+"""Run a planned list of cells into the store, one fresh process each (N per cell), resuming what a run has."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from common.stats import percentiles_ms, summarize_processes
 from common.units import BYTES_PER_MIB
+from harness import status
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
@@ -14,25 +16,74 @@ from store import Store
 Progress = Callable[[Cell, dict[str, Any] | None], None]
 
 
-def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memory_limit_mb: int | None = None,
-            progress: Progress | None = None, isolation: str = "fork") -> list[dict[str, Any]]:
-    """Run every cell the run does not have yet; each record is committed as soon as its cell ends.
+def process_summary(record: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """What one process of a repeated cell keeps: its status, wall time and timing figures with their raw trials."""
+    timing = record.get("timing") or {}
+    kept = {part: {k: timing[part].get(k) for k in ("median", "cv", "ci_low", "ci_high", "raw")}
+            for part in ("train", "infer") if isinstance(timing.get(part), dict)}
+    kept["latency_ms"] = {lbs: dict(v) for lbs, v in (timing.get("latency_ms") or {}).items()}
+    return {"repeat": repeat, "status": record.get("status"), "wall_s": record.get("wall_s"), "timing": kept}
 
+
+def merge_repeat(record: dict[str, Any], previous: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    """The cell's record after process `repeat`: its own, plus every process so far in 'repeats' and, when all are
+    ok, the timing pooled over processes (median of process medians, hierarchical CI, within and between CV)."""
+    procs = [*previous, process_summary(record, repeat)]
+    record["repeat"], record["repeats"] = repeat, procs
+    timing = record.get("timing")
+    if record.get("status") != status.OK or not timing or any(p["status"] != status.OK for p in procs):
+        return record
+    for part in ("train", "infer"):
+        timing[part] = {**timing[part], **summarize_processes([p["timing"][part]["raw"] for p in procs])}
+    for lbs, own in (timing.get("latency_ms") or {}).items():
+        groups = [p["timing"]["latency_ms"].get(lbs, {}).get("raw_ms") or [] for p in procs]
+        medians = summarize_processes(groups)
+        pooled = [v / 1e3 for g in groups for v in g]
+        own.update({**percentiles_ms(pooled), "raw_ms": [v * 1e3 for v in pooled], "p50_cv_between":
+                    medians["cv_between"], "p50_cv": medians["cv"], "p50_process_medians": medians.get(
+                        "process_medians")})
+    return record
+
+
+def missing_repeats(done: dict[str, Any] | None, repeats: int) -> int:
+    """Processes a cell still needs: all for a new cell, none for a failed or skipped one."""
+    if done is None:
+        return repeats
+    if done.get("status") != status.OK:
+        return 0
+    return max(0, repeats - int(done.get("repeat", 1)))
+
+
+def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memory_limit_mb: int | None = None,
+            progress: Progress | None = None, isolation: str = "fork", repeats: int = 1) -> list[dict[str, Any]]:
+    """Run every process the run does not have yet; each record is committed as soon as its process ends.
+
+    A cell runs in `repeats` fresh processes; process k's record replaces the cell's (same key, 'repeat': k) and
+    carries all k processes in 'repeats', so readers that take one record per key see the pooled figures.
     isolation 'fork': each cell is a fresh process forked from its backend's pre-imported zygote (the zygotes are
     started together, before any cell, so their imports never overlap a measurement); 'spawn': a new interpreter.
     """
-    todo = [c for c in cells if c.key not in store.done_keys(run_id)]
+    have = {r["key"]: r for r in store.records(run_id)}
+    todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
     limit = memory_limit_mb * BYTES_PER_MIB if memory_limit_mb else None
     pool = ZygotePool() if isolation == "fork" else None
     records = []
     try:
         if pool:
-            pool.start(list(dict.fromkeys(c.backend for c in todo)))
-        for cell in todo:
+            pool.start(list(dict.fromkeys(c.backend for c, _ in todo)))
+        for cell, done in todo:
             if progress:
                 progress(cell, None)
-            record = run_cell(cell, timeout_s, limit, pool)
-            store.add_record(run_id, record)
+            previous = list(done.get("repeats") or [process_summary(done, 1)]) if done else []
+            record: dict[str, Any] = {}
+            for k in range(len(previous) + 1, repeats + 1):
+                record = run_cell(cell, timeout_s, limit, pool)
+                if repeats > 1:
+                    record = merge_repeat(record, previous, k)
+                    previous = record["repeats"]
+                store.add_record(run_id, record)
+                if record.get("status") != status.OK:
+                    break
             records.append(record)
             if progress:
                 progress(cell, record)

@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.cell import Cell
 from harness.env import provenance
-from harness.plan import Overrides, plan_cells
+from harness.plan import Overrides, plan_cells, plan_repeats
 from harness.session import Progress, execute
 from store import Store
 from suites.errors import UsageError
@@ -25,6 +25,7 @@ class RunPlan:
     cells: list[Cell]
     timeout_s: float
     isolation: str
+    repeats: int = 1
 
 
 def config_key(suite: Suite, cells: list[Cell]) -> str:
@@ -38,12 +39,13 @@ def new_run(store: Store, suite_ref: str, over: Overrides, timeout_s: float | No
     """Validate the suite and overrides, then create the run; `keyed` stores the nightly configuration key."""
     suite = load_suite(suite_ref)
     cells = plan_cells(suite, over)
+    repeats = plan_repeats(suite, over)
     timeout = timeout_s or suite.timeout_s
     isolation = isolation or "fork"
     config = {"suite_path": suite_ref, "overrides": over.__dict__, "timeout_s": timeout, "isolation": isolation,
-              "cells": [c.key for c in cells]}
+              "cells": [c.key for c in cells], "repeats": repeats}
     run_id = store.create_run(suite.name, config, provenance(), config_key=config_key(suite, cells) if keyed else None)
-    return RunPlan(run_id, suite, cells, timeout, isolation)
+    return RunPlan(run_id, suite, cells, timeout, isolation, repeats)
 
 
 def resumed_run(store: Store, run_ref: str, timeout_s: float | None, isolation: str | None) -> RunPlan:
@@ -55,12 +57,14 @@ def resumed_run(store: Store, run_ref: str, timeout_s: float | None, isolation: 
     config = info["config"]
     suite = load_suite(config["suite_path"])
     over = Overrides(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["overrides"].items()})
+    repeats = int(config.get("repeats", 1))  # a run made before repeats ran one process per cell
     return RunPlan(run_id, suite, plan_cells(suite, over), timeout_s or config["timeout_s"],
-                   isolation or config.get("isolation", "fork"))
+                   isolation or config.get("isolation", "fork"), repeats)
 
 
 def run(store: Store, plan: RunPlan, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Execute the cells the run lacks (each record committed as it ends), close the run; all its records."""
-    execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation)
+    execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
+            plan.repeats)
     store.finish_run(plan.run_id)
     return store.records(plan.run_id)

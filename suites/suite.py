@@ -12,7 +12,7 @@ from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
-         "memory_limit_mb", "latency_batch_sizes"}
+         "memory_limit_mb", "latency_batch_sizes", "repeats"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Suite:
     timeout_s: float = 600.0
     memory_limit_mb: int | None = None
     latency_batch_sizes: tuple[int, ...] = (1,)
+    repeats: int = 1
+    """Fresh processes per cell: between-process noise (±20 %) dwarfs the trials' within one process."""
 
 
 def suite_names() -> list[str]:
@@ -78,13 +80,16 @@ def parse_suite(path: Path) -> Suite:
     latency = data.get("latency_batch_sizes", [1])
     if not isinstance(latency, list) or not latency or not all(isinstance(b, int) and b > 0 for b in latency):
         raise SpecError(f"{path.name}: 'latency_batch_sizes' must be a list of positive integers, got {latency!r}")
+    repeats = data.get("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise SpecError(f"{path.name}: 'repeats' must be a positive integer, got {repeats!r}")
     return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency),
                  description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
                  backends=_list(path, data, "backends", ()),
                  modes={k: tuple(v) for k, v in modes.items()},
                  precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
-                 memory_limit_mb=limit)
+                 memory_limit_mb=limit, repeats=repeats)
 
 
 def load_suite(name_or_path: str) -> Suite:
