@@ -18,9 +18,11 @@ from suites.errors import UsageError
 
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
-STORE_SCHEMA = 3
+STORE_SCHEMA = 4
 """v1 → v2: runs gained config_key (the nightly history key) and the parity table was added. v2 → v3: the
-acceptances table (a nightly baseline accepted from a run on, by whom, when and why)."""
+acceptances table (a nightly baseline accepted from a run on, by whom, when and why). v3 → v4: parity checks keep
+their configuration (config) and every parity row its git_sha, precision, and per side its mode and device (older
+rows: fp32, cpu, mode None = the backend's default mode, the only thing parity checked then)."""
 RECORD_SCHEMA = 2
 """v1 → v2: an NVIDIA GPU is device "cuda" in every backend (TensorFlow and JAX v1 records said "gpu")."""
 
@@ -36,7 +38,7 @@ CREATE TABLE IF NOT EXISTS cells (
     stored_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS cells_run ON cells(run_id);
 CREATE TABLE IF NOT EXISTS parity (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT, rows TEXT NOT NULL);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT, rows TEXT NOT NULL, config TEXT);
 CREATE TABLE IF NOT EXISTS acceptances (
     id INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL, run_id TEXT NOT NULL REFERENCES runs(run_id),
     accepted_by TEXT NOT NULL, accepted_at TEXT NOT NULL, reason TEXT NOT NULL);
@@ -56,6 +58,21 @@ def upgrade_record(record: dict[str, Any], schema: int) -> dict[str, Any]:
     if schema < 2 and isinstance(device_info, dict) and device_info.get("device") == "gpu":
         record = {**record, "device_info": {**device_info, "device": "cuda"}}
     return {**record, "schema_version": RECORD_SCHEMA} if schema < RECORD_SCHEMA else record
+
+
+def parity_row_v4(row: dict[str, Any], git_sha: str | None) -> dict[str, Any]:
+    """A parity row with its configuration: a pre-v4 row was fp32 on CPU in each backend's default mode (None)."""
+    cpu = {k: "cpu" for k in ("a", "b") if row.get(k) and not str(row[k]).endswith("-reference")}
+    defaults = {"git_sha": git_sha, "precision": "fp32", "mode_a": None, "mode_b": None,
+                "device_a": cpu.get("a"), "device_b": cpu.get("b")}
+    return {**defaults, **row}
+
+
+def _upgrade_parity_rows(c: sqlite3.Connection) -> None:
+    """v3 → v4: every stored parity row gains its git_sha, precision, modes and devices."""
+    for check_id, git_sha, text in c.execute("SELECT id, git_sha, rows FROM parity").fetchall():
+        rows = [parity_row_v4(r, git_sha) for r in json.loads(text)]
+        c.execute("UPDATE parity SET rows=? WHERE id=?", (json.dumps(rows), check_id))
 
 
 class Store:
@@ -100,6 +117,10 @@ class Store:
             columns = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
             if "config_key" not in columns:  # v1 databases
                 c.execute("ALTER TABLE runs ADD COLUMN config_key TEXT")
+            if "config" not in {r[1] for r in c.execute("PRAGMA table_info(parity)")}:  # v2, v3 databases
+                c.execute("ALTER TABLE parity ADD COLUMN config TEXT")
+            if version < 4:
+                _upgrade_parity_rows(c)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA),))
 
     def create_run(self, suite: str, config: dict[str, Any], provenance: dict[str, Any],
@@ -179,16 +200,31 @@ class Store:
             latest[key] = upgrade_record(json.loads(text), schema)
         return list(latest.values())
 
-    def add_parity(self, rows: list[dict[str, Any]], git_sha: str | None) -> None:
-        """Store the rows of one `run_bench.py parity` check."""
+    def add_parity(self, rows: list[dict[str, Any]], git_sha: str | None,
+                   config: dict[str, Any] | None = None) -> None:
+        """Store the rows of one `run_bench.py parity` check, each row with its git SHA and configuration."""
         with self._tx() as c:
-            c.execute("INSERT INTO parity (checked_at, git_sha, rows) VALUES (?, ?, ?)",
-                      (now_iso(), git_sha, json.dumps(rows)))
+            c.execute("INSERT INTO parity (checked_at, git_sha, rows, config) VALUES (?, ?, ?, ?)",
+                      (now_iso(), git_sha, json.dumps([parity_row_v4(r, git_sha) for r in rows]),
+                       json.dumps(config or {})))
 
     def latest_parity(self) -> dict[str, Any] | None:
-        """The newest parity check: {'checked_at', 'git_sha', 'rows'}, or None."""
-        row = self.conn.execute("SELECT checked_at, git_sha, rows FROM parity ORDER BY id DESC LIMIT 1").fetchone()
-        return {"checked_at": row[0], "git_sha": row[1], "rows": json.loads(row[2])} if row else None
+        """The newest parity check {'checked_at', 'git_sha', 'config', 'rows'}, plus 'all_rows': the newest row of
+        every (workload, pair, modes, devices, precision, git SHA) over all checks, each with its checked_at; or
+        None."""
+        checks = self.conn.execute("SELECT checked_at, git_sha, rows, config FROM parity ORDER BY id DESC").fetchall()
+        if not checks:
+            return None
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for checked_at, git_sha, text, _ in checks:
+            for row in json.loads(text):
+                row = {**parity_row_v4(row, git_sha), "checked_at": checked_at}
+                key = tuple(str(row.get(k)) for k in ("workload", "a", "mode_a", "device_a", "b", "mode_b",
+                                                       "device_b", "precision", "git_sha"))
+                seen.setdefault(key, row)
+        checked_at, git_sha, text, config = checks[0]
+        return {"checked_at": checked_at, "git_sha": git_sha, "rows": json.loads(text),
+                "config": json.loads(config or "{}"), "all_rows": list(seen.values())}
 
     def add_acceptance(self, cell_key: str, run_id: str, accepted_by: str, reason: str) -> None:
         """Record that `cell_key` ('*': every cell) has a new nightly baseline from `run_id` on."""

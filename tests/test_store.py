@@ -155,4 +155,39 @@ def test_v2_database_is_upgraded_to_v3_and_keeps_every_record(tmp_path):
     assert (acc["cell_key"], acc["run_id"], acc["accepted_by"], acc["reason"]) == ("a/torch/eager/fp32", "r1",
                                                                                       "alice", "new BLAS")
     assert acc["accepted_at"]
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "3"
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "4"
+
+
+def test_v3_database_is_upgraded_to_v4_and_keeps_its_parity_rows(tmp_path):
+    """A store schema 3 database opens, upgrades, and its parity rows gain git SHA, fp32, CPU and default modes."""
+    path = tmp_path / "v3.sqlite"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        DROP TABLE parity;
+        CREATE TABLE parity (id INTEGER PRIMARY KEY AUTOINCREMENT, checked_at TEXT NOT NULL, git_sha TEXT,
+            rows TEXT NOT NULL);
+        UPDATE meta SET value='3' WHERE key='schema_version';
+    """)
+    old = [{"workload": "mnist_mlp", "a": "numpy-reference", "b": "torch", "ok": True},
+           {"workload": "mnist_mlp", "a": "torch", "b": "jax", "ok": False, "failed": ["losses"]}]
+    conn.execute("INSERT INTO parity (checked_at, git_sha, rows) VALUES ('2026-01-01T00:02:00+00:00', 'abc', ?)",
+                 (json.dumps(old),))
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    parity = store.latest_parity()
+    assert parity and parity["git_sha"] == "abc" and len(parity["rows"]) == 2 == len(parity["all_rows"])
+    ref, pair = parity["rows"]
+    assert (ref["a"], ref["b"], ref["ok"], pair["failed"]) == ("numpy-reference", "torch", True, ["losses"])
+    for row in parity["rows"]:
+        assert (row["git_sha"], row["precision"], row["mode_a"], row["mode_b"]) == ("abc", "fp32", None, None)
+    assert (ref["device_a"], ref["device_b"], pair["device_a"], pair["device_b"]) == (None, "cpu", "cpu", "cpu")
+    store.add_parity([{"workload": "mnist_mlp", "a": "torch", "mode_a": "compile", "device_a": "cpu", "b": "jax",
+                       "mode_b": "jit", "device_b": "cpu", "precision": "bf16", "ok": True}], "def",
+                     {"modes": ["compile", "jit"]})
+    store.close()
+    reopened = Store(path).latest_parity()
+    assert reopened and reopened["git_sha"] == "def" and reopened["config"] == {"modes": ["compile", "jit"]}
+    assert reopened["rows"][0]["git_sha"] == "def" and len(reopened["all_rows"]) == 3
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "4"
