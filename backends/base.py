@@ -11,7 +11,8 @@ import numpy as np
 from suites.params import Weights
 from suites.spec import ModelSpec, TaskSpec
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "tf32")
+"""fp32: IEEE float32 matmuls/convs (TF32 off); bf16: bf16 mixed precision; tf32: float32 with TF32 on (Ampere+)."""
 
 T = TypeVar("T")
 

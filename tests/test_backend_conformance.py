@@ -65,7 +65,7 @@ MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "VERSIONED", "ADAP
            "layers": ("activation", "LAYER_BUILDERS", "build_layer", "build_model", "NeutralModel"),
            "weights": ("WEIGHT_MAPS", "write_weights", "read_weights", "trainable_count"),
            "optim": ("make_optimizer", "make_loss"),
-           "probes": ("counted_flops", "peak_matmul"),
+           "probes": ("counted_flops", "peak_matmul", "set_tf32", "pci_bus_id"),
            "adapter": ()}
 """The modules every backend folder has, and the names each defines (the adapter module defines the Adapter)."""
 

@@ -4,9 +4,10 @@ The hot path is two jitted functions of plain arrays: train(params, opt_state, k
 key, loss), with params/opt_state/key buffers donated, and predict(params, x). Params travel as a flat list of
 arrays (cheapest to dispatch); the NNX module is merged back inside the trace only, so no nnx.jit or graph
 traversal runs per step. fp32 matmuls and convolutions are traced under matmul precision "float32" (no TF32 on
-GPUs). bf16 is mixed precision: float32 params and Optax state; inside the jitted functions the params and float inputs
-are cast to bfloat16 for the forward pass (gradients flow back to the float32 params) and the outputs cast to float32
-before the loss, so the loss and `predict` are float32.
+GPUs), tf32 under "tensorfloat32" (TF32 on Ampere+ GPUs, plain float32 on CPU). bf16 is mixed precision: float32
+params and Optax state; inside the jitted functions the params and float inputs are cast to bfloat16 for the
+forward pass (gradients flow back to the float32 params) and the outputs cast to float32 before the loss, so the loss
+and `predict` are float32.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from suites.spec import ModelSpec, TaskSpec  # noqa: E402
 MATMUL_PRECISION = "float32"
 """jax.default_matmul_precision used while tracing fp32 steps: full float32 dots/convs (no TF32/bf16 passes)."""
 
-MATMUL_PRECISIONS = {"fp32": MATMUL_PRECISION, "bf16": "bfloat16"}
+MATMUL_PRECISIONS = {"fp32": MATMUL_PRECISION, "bf16": "bfloat16", "tf32": "tensorfloat32"}
 """Trace-time matmul precision per precision: bf16 operands take the backend's default single bf16 pass (float32
 accumulation on GPU), not the multi-pass "float32" algorithm."""
 
-COMPUTE_DTYPES: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+COMPUTE_DTYPES: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "tf32": jnp.float32}
 """The dtype the forward pass computes in, per precision; params and optimizer state are always float32."""
 
 Outputs = Callable[[list[jax.Array], jax.Array, jax.Array | None], jax.Array]
@@ -103,6 +104,7 @@ class JaxAdapter(Adapter):
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # fp32, or bf16 mixed precision (float32 params and Optax state)
         self._device = _pick_device(device)
+        probes.set_tf32(self.precision == "tf32")  # explicit, never jax's default (None: TF32 on Ampere+ GPUs)
 
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
         self._model, self._task = model, task
@@ -225,6 +227,14 @@ class JaxAdapter(Adapter):
         """Best of 5 synchronised jitted float32 8192² matmul at HIGHEST precision on a GPU (probes); None on CPU."""
         return probes.peak_matmul(self._device)
 
+    def _ampere(self) -> bool:
+        """Whether the device has TF32 tensor cores (an NVIDIA GPU of compute capability 8.0 or later)."""
+        return device_kind(self._device) == "cuda" and float(getattr(self._device, "compute_capability", 0)) >= 8
+
+    def pci_bus_id(self) -> str | None:
+        """The NVML-form PCI bus id of this adapter's GPU (probes.pci_bus_id); None on CPU."""
+        return probes.pci_bus_id(self._device)[0]
+
     def predict(self, x: Any) -> Any:
         if isinstance(x, tuple):
             x = x[0]
@@ -251,10 +261,12 @@ class JaxAdapter(Adapter):
 
     def device_info(self) -> dict[str, Any]:
         platform = self._device.platform
+        bus_id, bus_source = probes.pci_bus_id(self._device)
         return {"device": device_kind(self._device), "device_name": self._device.device_kind,
                 "framework_version": jax.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
                 "flax": flax.__version__, "optax": optax.__version__, "default_backend": jax.default_backend(),
-                "platform": platform, "device_count": jax.device_count(platform)}
+                "platform": platform, "device_count": jax.device_count(platform),
+                "pci_bus_id": bus_id, "pci_bus_id_source": bus_source}
 
     def settings(self) -> dict[str, Any]:
         xla_flags = os.environ.get("XLA_FLAGS", "")
@@ -272,8 +284,9 @@ class JaxAdapter(Adapter):
                         "note": "XLA CPU sizes its own Eigen intra-op pool from the usable cores unless XLA_FLAGS "
                                 "limit it; it has no inter-op pool setting"},
             "mode": self.mode, "precision": self.precision, "layout": "NHWC", "compiled": True, "xla": True,
-            "tf32": None if on_cpu else False,
-            "tf32_reason": "CPU has no TF32" if on_cpu else f"steps traced under matmul precision {matmul_precision}",
+            "tf32": self.precision == "tf32", "tf32_effective": self.precision == "tf32" and self._ampere(),
+            "tf32_reason": ("TF32 exists only on NVIDIA Ampere+ GPUs: on CPU tf32 is the same arithmetic as fp32"
+                            if on_cpu else f"steps traced under matmul precision {matmul_precision}"),
             "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
             "trace_matmul_precision": matmul_precision,
             "compute_dtype": jnp.dtype(COMPUTE_DTYPES[self.precision]).name, "param_dtype": "float32",

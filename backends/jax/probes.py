@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from backends import pci
 from backends.base import Unsupported
 from backends.jax.layers import unrolled_scans
 from common.clock import best_seconds
@@ -61,3 +62,30 @@ def peak_matmul(device: jax.Device) -> dict[str, Any] | None:
     return {"peak_flops_per_s": 2 * n**3 / best,
             "method": f"jax.jit(jnp.matmul) float32 {n}x{n}, precision=HIGHEST, 3 warm-up, "
                       "best of 5 block_until_ready"}
+
+
+TF32_PRECISIONS = {True: "tensorfloat32", False: "highest"}
+"""jax_default_matmul_precision per TF32 switch: Precision.HIGH (TF32 on Ampere+ GPUs) or HIGHEST (IEEE float32)."""
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 on or off for float32 dots and convolutions without an explicit precision, process-wide (harmless on CPU).
+
+    The adapter also traces its steps under its precision's jax.default_matmul_precision, which takes precedence."""
+    jax.config.update("jax_default_matmul_precision", TF32_PRECISIONS[enabled])
+
+
+def pci_bus_id(device: jax.Device) -> tuple[str | None, str]:
+    """(NVML-form PCI bus id, how it was read) of a GPU device; (None, why) on CPU.
+
+    The device's own `pci_bus_id` attribute where this jaxlib exposes one, else its CUDA ordinal
+    (local_hardware_id) through the CUDA driver's cuDeviceGetPCIBusId."""
+    if device.platform == "cpu":
+        return None, "CPU device: no PCI bus id"
+    own = getattr(device, "pci_bus_id", None)
+    if isinstance(own, str) and pci.normalize_bus_id(own):
+        return pci.normalize_bus_id(own), f"jax device {device.id} .pci_bus_id"
+    ordinal = getattr(device, "local_hardware_id", None)
+    ordinal = device.id if ordinal is None else ordinal
+    bus_id, how = pci.driver_bus_id(int(ordinal))
+    return bus_id, f"jax device {device.id} has no pci_bus_id; local_hardware_id {ordinal} → {how}"

@@ -44,6 +44,7 @@ class TensorFlowAdapter(Adapter):
             raise Unsupported(f"device {device!r} is not one of auto, cpu, cuda, gpu")
         self.on_gpu = bool(gpus) and device != "cpu"
         self.tf_device = "/GPU:0" if self.on_gpu else "/CPU:0"
+        probes.set_tf32(self.precision == "tf32")  # explicit, never TF's default (on)
         self.spec: ModelSpec | None = None
         self.task: TaskSpec | None = None
         # Per-layer policy, never keras.config.set_dtype_policy: a global would leak into later adapters.
@@ -198,6 +199,7 @@ class TensorFlowAdapter(Adapter):
             info["compute_capability"] = details.get("compute_capability")
         else:
             info["device_name"] = cpu_model()
+        info["pci_bus_id"], info["pci_bus_id_source"] = probes.pci_bus_id(self.on_gpu)
         return info
 
     def _device_kind(self) -> str:
@@ -213,6 +215,7 @@ class TensorFlowAdapter(Adapter):
         default_note = ("0 = TF default: port::MaxParallelism() = schedulable CPUs, unless "
                         "TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS is set")
         onednn_env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
         return {
             "threads": {"intra_op": intra, "inter_op": inter,
                         "intra_op_effective": intra or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0) or 0) or cpus,
@@ -229,8 +232,10 @@ class TensorFlowAdapter(Adapter):
             "compiled": self.mode in ("graph", "xla"),
             "xla": self.mode == "xla",
             "xla_auto_jit": bool(tf.config.optimizer.get_jit()),
-            "tf32": tf.config.experimental.tensor_float_32_execution_enabled() if self.on_gpu else None,
-            "tf32_reason": None if self.on_gpu else "CPU: TF32 exists only on NVIDIA Ampere+ GPUs",
+            "tf32": tf32,
+            "tf32_effective": tf32 and self.on_gpu and self._ampere(),
+            "tf32_reason": None if self.on_gpu else "TF32 exists only on NVIDIA Ampere+ GPUs: on CPU tf32 is the "
+                                                    "same arithmetic as fp32",
             "onednn": {"TF_ENABLE_ONEDNN_OPTS": onednn_env, "enabled": _onednn_enabled()},
             "lstm_kernel": self._lstm_kernel(),
             "dropout_rng": "stateless Philox (same masks in graph and eager; XLA's Philox lowering draws others)",
@@ -239,6 +244,15 @@ class TensorFlowAdapter(Adapter):
             "framework_version": tf.__version__,
             "keras_version": keras.__version__,
         }
+
+    def _ampere(self) -> bool:
+        """Whether the GPU has TF32 tensor cores (compute capability 8.0 or later)."""
+        details = tf.config.experimental.get_device_details(tf.config.get_visible_devices("GPU")[0])
+        return tuple(details.get("compute_capability") or (0, 0)) >= (8, 0)
+
+    def pci_bus_id(self) -> str | None:
+        """The NVML-form PCI bus id of this adapter's GPU (probes.pci_bus_id); None on CPU."""
+        return probes.pci_bus_id(self.on_gpu)[0]
 
     def _bf16_note(self) -> str | None:
         """How bf16 matmuls really run where that is not plain bf16 kernels (XLA on CPU), else None."""

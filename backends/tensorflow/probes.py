@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.profiler import option_builder  # noqa: E402
 
+from backends import pci  # noqa: E402
 from backends.base import Unsupported  # noqa: E402
 from backends.tensorflow.layers import NeutralModel  # noqa: E402
 from common.clock import best_seconds  # noqa: E402
@@ -99,3 +100,21 @@ def peak_matmul(tf_device: str, on_gpu: bool) -> dict[str, Any] | None:
     return {"peak_flops_per_s": 2 * n**3 / best,
             "method": f"tf.linalg.matmul float32 {n}x{n} (eager), 3 warm-up, best of 5 synchronised, "
                       f"tensor_float_32_execution_enabled={tf32}"}
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 on or off for float32 matmuls and convolutions on Ampere+ GPUs, process-wide (harmless on CPU)."""
+    tf.config.experimental.enable_tensor_float_32_execution(enabled)
+
+
+def pci_bus_id(on_gpu: bool) -> tuple[str | None, str]:
+    """(NVML-form PCI bus id, how it was read) of the GPU behind '/GPU:0'; (None, why) on CPU.
+
+    TF exposes no bus id short of device_lib.list_local_devices() (which builds every device again and may reserve
+    GPU memory), so the visible physical GPU's CUDA ordinal goes to the CUDA driver's cuDeviceGetPCIBusId."""
+    if not on_gpu:
+        return None, "CPU device: no PCI bus id"
+    name = tf.config.get_visible_devices("GPU")[0].name  # '/physical_device:GPU:<CUDA ordinal>'
+    ordinal = int(name.rsplit(":", 1)[1])
+    bus_id, how = pci.driver_bus_id(ordinal)
+    return bus_id, f"TF {name} → {how}"

@@ -45,6 +45,7 @@ class TorchAdapter(Adapter):
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # fp32, or bf16 autocast (mixed precision, fp32 master weights)
         self.dev = resolve_device(device)
+        probes.set_tf32(self.precision == "tf32")  # explicit, never torch's defaults (matmul off, cuDNN on)
         self.net: NeutralModel | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._training = True
@@ -174,6 +175,10 @@ class TorchAdapter(Adapter):
         """Best of 5 synchronised fp32 8192² torch.mm on CUDA (probes.peak_matmul); None on CPU."""
         return probes.peak_matmul(self.dev)
 
+    def pci_bus_id(self) -> str | None:
+        """The NVML-form PCI bus id of this adapter's GPU (probes.pci_bus_id); None on CPU."""
+        return probes.pci_bus_id(self.dev)[0]
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self._set_training(False)
         with torch.inference_mode(), self._autocast():
@@ -198,6 +203,7 @@ class TorchAdapter(Adapter):
 
     def device_info(self) -> dict[str, Any]:
         cuda = self.dev.type == "cuda"
+        bus_id, bus_source = probes.pci_bus_id(self.dev)
         return {
             "device": self.dev.type,
             "device_name": torch.cuda.get_device_name(self.dev) if cuda else cpu_model(),
@@ -206,12 +212,14 @@ class TorchAdapter(Adapter):
             "cuda_version": torch.version.cuda if cuda else None,
             "cudnn_version": torch.backends.cudnn.version() if cuda else None,
             "mkldnn": torch.backends.mkldnn.is_available(),
+            "pci_bus_id": bus_id, "pci_bus_id_source": bus_source,
         }
 
     def settings(self) -> dict[str, Any]:
         cuda = self.dev.type == "cuda"
         matmul_tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
         cudnn_tf32 = bool(torch.backends.cudnn.allow_tf32)
+        ampere = cuda and torch.cuda.get_device_capability(self.dev)[0] >= 8  # TF32 tensor cores: sm_80 and later
         return {
             "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
             "mode": self.mode,
@@ -220,8 +228,9 @@ class TorchAdapter(Adapter):
             "compiled": self.mode == "compile",
             "compile_mode": "torch.compile(default, dynamic=False)" if self.mode == "compile" else None,
             "xla": False,
-            "tf32": (matmul_tf32 or cudnn_tf32) if cuda else None,
-            "tf32_reason": None if cuda else "TF32 applies to CUDA only; this run is on CPU",
+            "tf32": matmul_tf32 or cudnn_tf32,
+            "tf32_effective": (matmul_tf32 or cudnn_tf32) and cuda and ampere,
+            "tf32_reason": None if cuda else "TF32 applies to CUDA only: on CPU tf32 is the same arithmetic as fp32",
             "tf32_matmul": matmul_tf32,
             "tf32_cudnn": cudnn_tf32,
             "optimizer_impl": optimizer_impl(self.optimizer),

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from backends import pci
 from backends.base import Unsupported
 from backends.torch.layers import NeutralModel
 from backends.torch.optim import Loss
@@ -60,3 +61,21 @@ def peak_matmul(device: torch.device) -> dict[str, Any] | None:
     return {"peak_flops_per_s": 2 * n**3 / best,
             "method": f"torch.mm float32 {n}x{n}, 3 warm-up, best of 5 synchronised, "
                       f"torch.backends.cuda.matmul.allow_tf32={tf32}"}
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 on or off for CUDA float32 matmuls (cuBLAS) and cuDNN convolutions/RNNs, process-wide (harmless on CPU)."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled  # the legacy flags: mixing them with fp32_precision raises
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def pci_bus_id(device: torch.device) -> tuple[str | None, str]:
+    """(NVML-form PCI bus id, how it was read) of a CUDA device; (None, why) on CPU."""
+    if device.type != "cuda":
+        return None, f"{device.type} device: no PCI bus id"
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(index)
+    if all(hasattr(props, f"pci_{part}_id") for part in ("domain", "bus", "device")):
+        return (pci.nvml_bus_id(props.pci_domain_id, props.pci_bus_id, props.pci_device_id),
+                f"torch.cuda.get_device_properties({index}).pci_domain_id/pci_bus_id/pci_device_id")
+    return pci.driver_bus_id(index)
