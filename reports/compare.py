@@ -28,6 +28,49 @@ def ratio_ci(a: Sequence[float], b: Sequence[float], seed: int = 0, n: int = 200
     return float(np.median(x) / np.median(y)), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
+def process_trials(record: dict[str, Any], path: tuple[str, ...] | None) -> list[list[float]]:
+    """Each ok process's raw trials at `path` for a cell run in several processes; [] for one process."""
+    procs = [p for p in record.get("repeats") or [] if p.get("status") == "ok"]
+    groups = [raw_trials(p, path) for p in procs]
+    return groups if len(groups) > 1 and all(groups) else []
+
+
+def _log_boot(groups: Sequence[Sequence[float]], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Bootstrap log medians: of the trials for one process; of process medians, processes then trials, for more."""
+    sets = [np.asarray(g, float) for g in groups]
+    inner = np.stack([np.median(rng.choice(g, (n, g.size)), axis=1) for g in sets])
+    if len(sets) == 1:
+        return np.log(inner[0])
+    pick = rng.integers(0, len(sets), (n, len(sets)))
+    return np.log(np.median(inner[pick, np.arange(n)[:, None]], axis=1))
+
+
+def ratio_ci_processes(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], seed: int = 0,
+                       n: int = 2000) -> tuple[float, float, float]:
+    """Ratio of medians of process medians with a hierarchical-bootstrap 95 % CI (t-widened, as common.stats)."""
+    rng = np.random.default_rng(seed)
+    point = float(np.median([np.median(g) for g in a]) / np.median([np.median(g) for g in b]))
+    var, dfs = 0.0, []
+    for groups in (a, b):
+        p = len(groups)
+        var += float(np.var(_log_boot(groups, rng, n), ddof=1)) * (p / (p - 1) if p > 1 else 1.0)
+        dfs += [p - 1] if p > 1 else []
+    half = float(stats.t.ppf(0.975, min(dfs))) * np.sqrt(var) if dfs else 1.96 * np.sqrt(var)
+    return point, float(point * np.exp(-half)), float(point * np.exp(half))
+
+
+def process_significance(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float | None:
+    """Welch t-test p-value on the log process medians (None with fewer than 2 processes a side)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    x, y = (np.log([np.median(g) for g in side]) for side in (a, b))
+    if np.ptp(np.concatenate([x, y])) == 0:
+        return 1.0
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return 0.0
+    return float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+
+
 def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided Mann-Whitney U p-value of two sets of trials (None with fewer than 3 each)."""
     if len(a) < 3 or len(b) < 3:
@@ -44,7 +87,16 @@ def _entry(metric: Metric, cur: dict[str, Any], ref: dict[str, Any] | None) -> d
     if value is None or base is None or base == 0:
         return out
     cur_raw, ref_raw = raw_trials(cur["record"], metric.raw), raw_trials(ref["record"], metric.raw)
-    if cur_raw and ref_raw:
+    cur_procs, ref_procs = process_trials(cur["record"], metric.raw), process_trials(ref["record"], metric.raw)
+    if cur_procs or ref_procs:  # between-process noise: process medians, hierarchical bootstrap
+        cur_g, ref_g = cur_procs or [cur_raw], ref_procs or [ref_raw]
+        if all(cur_g) and all(ref_g):
+            out["ratio"], out["ci_low"], out["ci_high"] = ratio_ci_processes(cur_g, ref_g)
+            out["p_value"] = process_significance(cur_g, ref_g)
+            out["significant"] = out["p_value"] is not None and out["p_value"] < ALPHA
+        else:
+            out["ratio"] = value / base
+    elif cur_raw and ref_raw:
         out["ratio"], out["ci_low"], out["ci_high"] = ratio_ci(cur_raw, ref_raw)
         out["p_value"] = significance(cur_raw, ref_raw)
         out["significant"] = out["p_value"] is not None and out["p_value"] < ALPHA

@@ -97,3 +97,22 @@ def test_one_process_keeps_the_old_record(tmp_path: Path, monkeypatch: pytest.Mo
     session.execute(store, run_id, [cell], 60, isolation="spawn", repeats=1)
     (rec,) = store.records(run_id)
     assert "repeats" not in rec and "repeat" not in rec
+
+
+def test_compare_uses_process_medians_with_a_hierarchical_interval() -> None:
+    """Two cells 10 % apart in process medians but with 20 % between-process noise: a wide CI, no false verdict."""
+    from reports.compare import process_trials, ratio_ci, ratio_ci_processes
+
+    cell = Cell("mnist_mlp", "torch", "eager")
+    recs = []
+    for levels in ([100.0, 120.0, 80.0], [110.0, 132.0, 88.0]):
+        rec: dict[str, Any] = {}
+        for k, level in enumerate(levels, 1):
+            rec = session.merge_repeat(_record(cell, level), rec.get("repeats", []), k)
+        recs.append(rec)
+    groups = [process_trials(r, ("timing", "train", "raw")) for r in recs]
+    assert [len(g) for g in groups] == [3, 3]
+    ratio, low, high = ratio_ci_processes(groups[1], groups[0])
+    assert ratio == pytest.approx(1.1) and low < 1.0 < high
+    pooled = ratio_ci(recs[1]["timing"]["train"]["raw"][:5], recs[0]["timing"]["train"]["raw"][:5])
+    assert pooled[1] > 1.0  # one process each: within-process noise alone calls it significant
