@@ -28,6 +28,19 @@ def _environment_loader() -> jinja2.Environment:
     return env
 
 
+def _parity_finding(view: dict[str, Any] | None) -> list[dict[str, str]]:
+    """One finding: how many of the run's cells parity proves at the run's commit (else none)."""
+    cells = (view or {}).get("cells") or []
+    if not cells:
+        return []
+    proven = sum(c["verdict"] == "proven" for c in cells)
+    differ = sum(c["verdict"] == "DIFFER" for c in cells)
+    text = f"Parity: {proven} of {len(cells)} cells proven at this commit"
+    text += f"; {differ} DIFFER" if differ else ""
+    text += f"; {len(cells) - proven - differ} not proven (see Parity)." if proven + differ < len(cells) else "."
+    return [{"cls": "good" if proven == len(cells) else "bad", "text": text}]
+
+
 def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: dict[str, Any] | None = None,
                   verdicts: list[dict[str, Any]] | None = None,
                   history: dict[str, list[dict[str, Any]]] | None = None) -> str:
@@ -43,6 +56,7 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
     git_sha = prov.get("git_sha") or first.get("git_sha")
     git_dirty = prov.get("git_dirty") if "git_dirty" in prov else first.get("git_dirty")
     backends = sorted({str(_cell(r).get("backend")) for r in records}, key=backend_key)
+    parity_view = sections.parity(parity, records, git_sha)
     context = {
         "suite": run.get("suite") or "–", "run_id": run.get("run_id") or "–",
         "started": _when(run.get("started_at")), "finished": _when(run.get("finished_at")) if run.get(
@@ -51,10 +65,10 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
         "git_sha": git_sha or "–", "git_dirty": git_dirty,
         "legend": [{"name": b, "colour": palette.colour(b)} for b in backends],
         "counts": {"cells": len(records), "ok": len(_ok(records)), "workloads": len(workloads)},
-        "overall": run_findings(facts, records, parity, fairness["count"]),
+        "overall": run_findings(facts, records, None, fairness["count"]) + _parity_finding(parity_view),
         "findings": facts, "matrix": matrix(workloads, by_workload, palette),
         "workloads": [workload_section(w, by_workload[w], f, palette) for w, f in zip(workloads, facts, strict=True)],
-        "parity": sections.parity(parity), "fairness": fairness, "env": sections.environment(run, records, palette),
+        "parity": parity_view, "fairness": fairness, "env": sections.environment(run, records, palette),
         "failures": sections.failures(records), "nightly": sections.nightly(run, verdicts, history),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

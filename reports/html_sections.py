@@ -13,6 +13,7 @@ from reports.formats import SIG3, num, sci
 from reports.html_format import _cell, _short_when, _sorted, _when, _workload, cell_label
 from reports.metrics import get
 from reports.palette import Palette
+from reports.parity_table import cell_parity, side
 
 VERDICT_ORDER = {"regression": 0, "improvement": 1, "baseline": 2, "new": 3, "ok": 4}
 TRACEBACK_LINES = 40
@@ -20,10 +21,32 @@ TREND = "train_samples_per_s"
 """The metric whose history the nightly section draws per cell."""
 
 
-def parity(parity: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The stored parity check: each pair's parameter counts and output/loss differences; None when none is stored."""
+def _run_cell(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's parity key: workload, backend, mode, precision and the device it ran on."""
+    cell = _cell(record)
+    device = (record.get("device_info") or {}).get("device") or cell.get("device") or "cpu"
+    return {"workload": _workload(record), "backend": str(cell.get("backend")), "mode": str(cell.get("mode")),
+            "precision": str(cell.get("precision") or "fp32"), "device": "cuda" if device == "gpu" else str(device)}
+
+
+def parity_cells(parity: dict[str, Any] | None, records: list[dict[str, Any]], git_sha: str | None,
+                 ) -> list[dict[str, Any]]:
+    """Each run cell with the stored parity that proves it (same config, the run's commit), or why not."""
+    rows = (parity or {}).get("all_rows") or (parity or {}).get("rows") or []
+    out = []
+    for record in _sorted(records):
+        cell = _run_cell(record)
+        out.append({**cell, **cell_parity(cell, rows, git_sha)})
+    return out
+
+
+def parity(parity: dict[str, Any] | None, records: list[dict[str, Any]] | None = None,
+           git_sha: str | None = None) -> dict[str, Any] | None:
+    """The stored parity check (each pair's parameter counts and output/loss differences) and, per run cell, the
+    parity that matches it; None when no check is stored and the run has no cells."""
+    cells = parity_cells(parity, records or [], git_sha)
     if not parity:
-        return None
+        return {"cells": cells, "rows": [], "differ": 0, "stored": False} if cells else None
     rows = []
     for row in parity.get("rows") or []:
         params = "–"
@@ -31,12 +54,13 @@ def parity(parity: dict[str, Any] | None) -> dict[str, Any] | None:
             same = row.get("params_a") == row.get("params") == row.get("params_b")
             a, b = row.get("params_a") or 0, row.get("params_b") or 0
             params = f"{row.get('params') or 0:,}" if same else f"{a:,} ≠ {b:,}"
-        rows.append({"workload": row.get("workload"), "pair": f"{row.get('a')} ↔ {row.get('b')}", "params": params,
+        rows.append({"workload": row.get("workload"), "pair": f"{side(row, 'a')} ↔ {side(row, 'b')}",
+                     "config": f"{row.get('precision') or 'fp32'} {row.get('device_b') or 'cpu'}", "params": params,
                      "out": sci(row.get("output_max_abs")), "tol": sci(row.get("output_tol"), 0),
                      "sgd": sci(row.get("loss_sgd_max_rel")), "task": sci(row.get("loss_task_max_rel")),
                      "ok": bool(row.get("ok")), "error": row.get("error") or ""})
     return {"checked_at": _when(parity.get("checked_at")), "git_sha": (parity.get("git_sha") or "")[:10],
-            "rows": rows, "differ": sum(not r["ok"] for r in rows)}
+            "rows": rows, "differ": sum(not r["ok"] for r in rows), "cells": cells, "stored": True}
 
 
 def fairness(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]],

@@ -265,3 +265,53 @@ def test_rendered_dom_has_headings_and_non_empty_charts(report_file: Path) -> No
     for img in parsed.imgs:
         assert img.get("src"), img
 
+
+
+def _row(workload: str, backend: str, mode: str, sha: str, ok: bool = True, precision: str = "fp32",
+         device: str = "cpu") -> dict[str, Any]:
+    """A v4 parity row: `backend` in `mode` against the numpy reference."""
+    return {"workload": workload, "a": "numpy-reference", "mode_a": None, "device_a": None, "b": backend,
+            "mode_b": mode, "device_b": device, "precision": precision, "git_sha": sha, "ok": ok,
+            "failed": [] if ok else ["outputs"]}
+
+
+def test_parity_cells_match_mode_precision_device_and_commit() -> None:
+    """A cell is proven only by a row of its own workload, backend, mode, precision and device at the run's SHA."""
+    from reports.html_sections import parity_cells
+
+    def rec(mode: str, precision: str = "fp32", device: str = "cpu") -> dict[str, Any]:
+        return {"cell": {"workload": "mnist_mlp", "backend": "torch", "mode": mode, "precision": precision},
+                "device_info": {"device": device}, "status": "ok", "key": f"mnist_mlp/torch/{mode}/{precision}"}
+
+    rows = [_row("mnist_mlp", "torch", "eager", "abc123"), _row("mnist_mlp", "torch", "compile", "old999"),
+            _row("mnist_mlp", "torch", "eager", "abc123", ok=False, precision="bf16")]
+    parity = {"rows": rows, "all_rows": rows}
+    got = {(c["mode"], c["precision"], c["device"]): c for c in parity_cells(
+        parity, [rec("eager"), rec("compile"), rec("eager", "bf16"), rec("eager", device="cuda"),
+                 rec("channels_last")], "abc1234567")}
+    assert got[("eager", "fp32", "cpu")]["verdict"] == "proven"
+    assert got[("compile", "fp32", "cpu")]["verdict"] == "not proven"
+    assert "another commit (old999)" in got[("compile", "fp32", "cpu")]["why"]
+    assert got[("eager", "bf16", "cpu")]["verdict"] == "DIFFER"
+    for key in (("eager", "fp32", "cuda"), ("channels_last", "fp32", "cpu")):
+        assert got[key]["verdict"] == "not proven" and "no parity for mode/precision/device" in got[key]["why"]
+    legacy = [{"workload": "mnist_mlp", "a": "numpy-reference", "b": "torch", "ok": True, "git_sha": "abc123"}]
+    [old] = parity_cells({"rows": legacy}, [rec("eager")], "abc123")
+    assert old["verdict"] == "proven"  # a pre-v4 row: the default mode, fp32, CPU
+    assert parity_cells(parity, [rec("eager")], None)[0]["verdict"] == "not proven"
+
+
+def test_report_shows_each_cells_matching_parity(run_data: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Rows for the run's commit prove its cells; a row of another commit or mode proves nothing."""
+    info, records = run_data
+    sha = str((info.get("provenance") or {}).get("git_sha") or "")
+    assert sha
+    rows = [_row("mnist_mlp", "torch", "eager", sha), _row("linear_regression", "torch", "eager", "0ther5ha"),
+            _row("mnist_mlp", "jax", "jit", sha, precision="bf16")]
+    page = render_report(info, records, {**PARITY, "all_rows": rows})
+    parity = page[page.index('id="parity"'):page.index('id="fairness"')]
+    assert "This run's cells" in parity and ">proven<" in parity and "not proven" in parity
+    assert "only for another commit (0ther5ha)" in parity
+    assert "no parity for mode/precision/device jit/fp32/cpu" in parity
+    assert "outputs differ beyond tolerance" in parity  # the latest stored check is still listed
+    assert "cells proven at this commit" in page[page.index('id="findings"'):page.index('id="parity"')]
