@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parity = add("parity", "prove the backends build the same model: params, outputs, losses")
     parity.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: all offline)")
     parity.add_argument("--backends", type=_csv, help="comma-separated backends (default: all installed)")
+    parity.add_argument("--modes", type=_csv,
+                        help="comma-separated modes, applied to the backends that have them (default: each default)")
+    parity.add_argument("--precisions", type=_csv,
+                        help="comma-separated precisions: fp32, bf16 (default fp32; bf16 is compared with the fp32 "
+                             "references at measured bf16 tolerances)")
+    parity.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (default auto)")
 
     export = add("export", "write a run's flat records as JSON or CSV")
     export.add_argument("--format", choices=("json", "csv", "pytest-benchmark"), default="json",

@@ -70,6 +70,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(r["status"] not in status.GOOD for r in records) else 0
 
 
+def _parity_config(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    """The asked modes, precisions and device, checked (UsageError names the known values)."""
+    modes = list(getattr(args, "modes", None) or [])
+    known = {m for b in names for m in get_backend(b).modes}
+    bad = [m for m in modes if m not in known]
+    if bad:
+        raise UsageError(f"unknown mode {bad[0]!r} for backends {', '.join(names)}; known: {', '.join(sorted(known))}")
+    precisions = list(getattr(args, "precisions", None) or ["fp32"])
+    for p in precisions:
+        if p not in parity_check.PARITY_PRECISIONS:
+            raise UsageError(f"unknown precision {p!r} for parity; known: {', '.join(parity_check.PARITY_PRECISIONS)}")
+    return {"backends": names, "modes": modes or None, "precisions": precisions,
+            "device": getattr(args, "device", None) or "auto"}
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
     con = make_console()
     store = open_store(args)
@@ -86,14 +101,15 @@ def cmd_parity(args: argparse.Namespace) -> int:
                                                            if not names else "no workload to compare"),
                   markup=False, soft_wrap=True)
         return 1
-    rows = parity_check.check(names, workloads)
+    config = _parity_config(args, names)
+    rows = parity_check.check(names, workloads, config["modes"], config["precisions"], config["device"])
     con.print(parity_table(rows))
-    store.add_parity(rows, git_state()["git_sha"])
+    store.add_parity(rows, git_state()["git_sha"], {**config, "workloads": workloads})
     failed = [r for r in rows if not r["ok"]]
     con.print(f"{len(rows) - len(failed)}/{len(rows)} comparisons agree" + ("" if not failed else " — MISMATCH"))
-    if len(names) == 1:
-        con.print(f"note: only {names[0]} ran, so losses and trained weights were compared with nothing "
-                  "(install a second backend)")
+    if len({(r["b"], r.get("mode_b")) for r in rows}) == 1:
+        con.print(f"note: only {rows[0]['b'] if rows else names[0]} ran, so losses and trained weights were "
+                  "compared with nothing (install a second backend)")
     return 1 if failed or not rows else 0
 
 

@@ -1,7 +1,9 @@
-"""Child process of `run_bench.py parity`: one backend's outputs, training losses and trained weights.
+"""Child process of `run_bench.py parity`: one backend's outputs, training losses and trained weights in one
+(mode, precision, device).
 
-`measure(backend, mode, case)` is the measurement as a plain in-process function (the mutation tests call it with
-planted bugs); `main` runs it per workload and writes JSON (outputs, losses, counts) plus an .npz of the weights.
+`measure(backend, mode, case, precision, device)` is the measurement as a plain in-process function (the mutation
+tests call it with planted bugs); `main` runs it per workload and writes JSON (outputs, losses, counts) plus an .npz
+of the weights.
 """
 
 from __future__ import annotations
@@ -81,12 +83,14 @@ def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec) -> tuple[li
     return losses, {k: np.asarray(v, np.float32) for k, v in adapter.get_weights().items()}
 
 
-def measure(backend: str, mode: str, case: ParityCase) -> dict[str, Any]:
-    """Eval-mode outputs of the model as specified, the trainable count, and losses and final weights per run."""
-    adapter = load_adapter_class(backend)(mode, "fp32", "cpu")
+def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", device: str = "cpu") -> dict[str, Any]:
+    """Eval-mode outputs of the model as specified, the trainable count, the device it ran on ('cpu', 'cuda'), and
+    losses and final weights per run."""
+    adapter = load_adapter_class(backend)(mode, precision, device)
     adapter.build(case.model, case.task, case.weights)
     outputs = np.asarray(adapter.to_numpy(adapter.predict(adapter.put(case.x_eval))), np.float64)
-    result: dict[str, Any] = {"params_native": adapter.trainable_param_count(), "outputs": outputs}
+    result: dict[str, Any] = {"params_native": adapter.trainable_param_count(), "outputs": outputs,
+                              "device": str(adapter.device_info().get("device", device))}
     for run, optimizer in zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True):
         result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
     return result
@@ -121,11 +125,12 @@ def read_results(out_path: Path) -> dict[str, dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    backend, mode, out_path, workloads = argv[0], argv[1], Path(argv[2]), argv[3:]
+    """argv: backend mode precision device out.json workload..."""
+    backend, mode, precision, device, out_path, workloads = *argv[:4], Path(argv[4]), argv[5:]
     results: dict[str, Any] = {}
     for name in workloads:
         try:
-            results[name] = measure(backend, mode, parity_case(name))
+            results[name] = measure(backend, mode, parity_case(name), precision, device)
         except Exception as exc:  # noqa: BLE001 - reported per workload
             results[name] = {"error": f"{type(exc).__name__}: {exc}",
                              "traceback": "".join(traceback.format_exc().splitlines(True)[-15:])}

@@ -10,8 +10,18 @@ import pytest
 
 from backends.registry import BackendInfo
 from commands.measure import cmd_parity
-from harness.parity import OUTPUT_RTOL, WEIGHT_RTOL, compare_workload, reference_outputs, update_rel
+from harness.parity import (
+    BF16_LOSS_RTOL,
+    BF16_OUTPUT_RTOL,
+    FP32_REFERENCE,
+    OUTPUT_RTOL,
+    WEIGHT_RTOL,
+    compare_workload,
+    reference_outputs,
+    update_rel,
+)
 from harness.parity_worker import TRAIN_STEPS, parity_case
+from store import Store
 from suites.reference import forward
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +92,70 @@ def test_no_comparison_made_is_a_failure(tmp_path, monkeypatch, capsys):
     assert cmd_parity(args) == 1
     out = capsys.readouterr().out
     assert "0 comparisons made" in out and "pip install -e '.[torch]'" in out
+
+
+def test_sides_apply_modes_to_the_backends_that_have_them():
+    from harness.parity import sides
+
+    assert sides(["torch", "tensorflow", "jax"], None) == [("torch", "eager"), ("tensorflow", "graph"),
+                                                           ("jax", "jit")]
+    assert sides(["torch", "tensorflow", "jax"], ["eager", "compile", "xla"]) == [
+        ("torch", "eager"), ("torch", "compile"), ("tensorflow", "eager"), ("tensorflow", "xla")]  # jax: no such mode
+
+
+def test_rows_record_mode_precision_and_device():
+    case = parity_case("linear_regression")
+    ref, w = reference_outputs(case), case.weights
+    fp32 = {"torch:compile": {"linear_regression": {**_fake_results(ref, 11, [1.0] * TRAIN_STEPS, w), "device": "cpu"}},
+            "jax:jit": {"linear_regression": {**_fake_results(ref, 11, [1.0] * TRAIN_STEPS, w), "device": "cpu"}}}
+    rows = compare_workload("linear_regression", fp32)
+    pair = rows[-1]
+    assert (pair["a"], pair["mode_a"], pair["b"], pair["mode_b"]) == ("torch", "compile", "jax", "jit")
+    assert (pair["precision"], pair["device_a"], pair["device_b"], pair["ok"]) == ("fp32", "cpu", "cpu", True)
+    assert (rows[0]["a"], rows[0]["mode_a"], rows[0]["device_a"]) == ("numpy-reference", None, None)
+
+
+def test_bf16_compares_with_the_fp32_references_at_bf16_tolerances():
+    case = parity_case("linear_regression")
+    ref, w = reference_outputs(case), case.weights
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    fp32 = {"torch:eager": {"linear_regression": _fake_results(ref, 11, [1.0] * TRAIN_STEPS, w)}}
+    near = ref + 0.5 * BF16_OUTPUT_RTOL * scale  # bf16-sized rounding: agrees at bf16, not at fp32 tolerance
+    assert 0.5 * BF16_OUTPUT_RTOL * scale > OUTPUT_RTOL * scale
+    bf16 = {"torch:eager": {"linear_regression": _fake_results(near, 11, [1.0] * TRAIN_STEPS, w)}}
+    [row] = compare_workload("linear_regression", bf16, "bf16", fp32)
+    assert row["ok"] and (row["a"], row["b"], row["mode_b"], row["precision"]) == (FP32_REFERENCE, "torch",
+                                                                                   "eager", "bf16")
+    far = ref + 3 * BF16_OUTPUT_RTOL * scale
+    drift = [1.0] * (TRAIN_STEPS - 1) + [1.0 + 3 * BF16_LOSS_RTOL]
+    bf16 = {"torch:eager": {"linear_regression": _fake_results(far, 11, drift, w)}}
+    [row] = compare_workload("linear_regression", bf16, "bf16", fp32)
+    assert row["failed"] == ["outputs", "losses"]
+    [row] = compare_workload("linear_regression", bf16, "bf16", {})
+    assert row["failed"] == ["error"] and "no fp32 run" in row["error"]
+
+
+def test_parity_options_are_checked(tmp_path):
+    for flags, message in ((["--precisions", "fp16"], "unknown precision 'fp16'"),
+                           (["--modes", "turbo"], "unknown mode 'turbo'")):
+        out = subprocess.run([sys.executable, "run_bench.py", "parity", "--workloads", "mnist_mlp", "--db",
+                              str(tmp_path / "p.sqlite"), *flags], cwd=REPO, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_parity_per_mode_and_precision_is_stored_with_its_configuration(tmp_path):
+    db = tmp_path / "parity.sqlite"
+    out = subprocess.run([sys.executable, "run_bench.py", "parity", "--workloads", "mnist_mlp", "--backends",
+                          "torch,tensorflow", "--modes", "eager,compile,graph,xla", "--precisions", "fp32,bf16",
+                          "--device", "cpu", "--db", str(db)], cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "14/14 comparisons agree" in out.stdout  # fp32: 4 sides vs reference + 6 pairs; bf16: 4 vs fp32
+    parity = Store(db).latest_parity()
+    assert parity and parity["git_sha"] and parity["config"]["precisions"] == ["fp32", "bf16"]
+    configs = {(r["b"], r["mode_b"], r["precision"], r["device_b"]) for r in parity["rows"]}
+    assert configs == {(b, m, p, "cpu") for b, m in (("torch", "eager"), ("torch", "compile"),
+                                                     ("tensorflow", "graph"), ("tensorflow", "xla"))
+                       for p in ("fp32", "bf16")}
+    assert all(r["git_sha"] == parity["git_sha"] for r in parity["rows"])
