@@ -344,7 +344,7 @@ def test_reporting_and_unsupported_requests(backend: str, make_adapter: Any) -> 
     for key in ("threads", "mode", "precision", "layout", "compiled", "xla", "tf32", "tf32_reason"):
         assert key in settings, key
     assert settings["mode"] == get_backend(backend).default_mode and settings["precision"] == "fp32"
-    assert settings["tf32"] is None and settings["tf32_reason"]
+    assert settings["tf32"] is False and settings["tf32_effective"] is False and settings["tf32_reason"]
     cls = load_adapter_class(backend)
     assert (cls.name, cls.modes, cls.default_mode) == (backend, get_backend(backend).modes, cls.modes[0])
     with pytest.raises(Unsupported, match="no mode"):
