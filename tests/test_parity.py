@@ -151,11 +151,11 @@ def test_parity_per_mode_and_precision_is_stored_with_its_configuration(tmp_path
                           "torch,tensorflow", "--modes", "eager,compile,graph,xla", "--precisions", "fp32,bf16",
                           "--device", "cpu", "--db", str(db)], cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "14/14 comparisons agree" in out.stdout  # fp32: 4 sides vs reference + 6 pairs; bf16: 4 vs fp32
+    assert "20/20 comparisons agree" in out.stdout  # fp32: 5 sides vs reference + 10 pairs; bf16: 5 vs fp32
     parity = Store(db).latest_parity()
     assert parity and parity["git_sha"] and parity["config"]["precisions"] == ["fp32", "bf16"]
     configs = {(r["b"], r["mode_b"], r["precision"], r["device_b"]) for r in parity["rows"]}
-    assert configs == {(b, m, p, "cpu") for b, m in (("torch", "eager"), ("torch", "compile"),
-                                                     ("tensorflow", "graph"), ("tensorflow", "xla"))
-                       for p in ("fp32", "bf16")}
+    sides = (("torch", "eager"), ("torch", "compile"), ("tensorflow", "eager"), ("tensorflow", "graph"),
+             ("tensorflow", "xla"))  # eager applies to both backends, as in `run --modes`
+    assert configs == {(b, m, p, "cpu") for b, m in sides for p in ("fp32", "bf16")}
     assert all(r["git_sha"] == parity["git_sha"] for r in parity["rows"])
