@@ -135,3 +135,7 @@ class Adapter(ABC):
     def peak_matmul(self) -> dict[str, Any] | None:
         """{'peak_flops_per_s', 'method'} of a large GEMM on this adapter's accelerator; None on CPU."""
         return None
+
+    def pci_bus_id(self) -> str | None:
+        """The PCI bus id of the GPU this adapter runs on, in NVML's format; None on CPU (or when unknown)."""
+        return None

@@ -57,7 +57,7 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["dataset"] = data.summary()
     record["device_info"] = adapter.device_info()
     record["settings"] = adapter.settings()
-    gpu = GpuSampler.for_device()
+    gpu = GpuSampler.for_device(pci_bus_id=adapter.pci_bus_id())  # NVML reads the cell's own GPU
     marks: list[tuple[str, float]] = []
 
     def phase(name: str) -> None:
