@@ -9,6 +9,22 @@ from reports.formats import num
 from reports.html_format import _cell, _ok, _workload, cell_label
 from reports.palette import backend_key
 
+FLOP_RATIO_BAND = (0.9, 1.5)
+"""Framework counter / spec FLOPs expected on this suite's layers (BENCHMARKS.md §7): element-wise ops add up to 5 %,
+TensorFlow sizes a conv backward by its input (up to 1.37×); outside this band a count disagrees and MFU is suspect."""
+
+
+def flop_disagreements(records: list[dict[str, Any]]) -> list[str]:
+    """'<cell> train 1.62×' for every ok cell whose framework FLOP count falls outside FLOP_RATIO_BAND."""
+    low, high = FLOP_RATIO_BAND
+    found = []
+    for record in _ok(records):
+        for phase in ("train", "forward"):
+            ratio = dig(record, "efficiency", "framework_count", f"{phase}_ratio")
+            if ratio is not None and not low <= ratio <= high:
+                found.append(f"{cell_label(record)} {phase} {ratio:.2f}×")
+    return found
+
 
 def workload_findings(workload: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The findings for one workload, in words."""
@@ -83,6 +99,11 @@ def run_findings(per_workload: list[dict[str, Any]], records: list[dict[str, Any
         out.append({"cls": "bad", "text": f"{len(failed)} of {len(records)} cells did not finish ok: {names}."})
     else:
         out.append({"cls": "good", "text": f"All {ok} cells finished ok."})
+    disagree = flop_disagreements(records)
+    if disagree:
+        out.append({"cls": "bad", "text": f"The framework's FLOP counter disagrees with the spec beyond "
+                                          f"{FLOP_RATIO_BAND[0]}–{FLOP_RATIO_BAND[1]}× (MFU suspect): "
+                                          f"{', '.join(disagree)}."})
     if mismatch_count:
         out.append({"cls": "bad", "text": f"{mismatch_count} fairness mismatch(es) between compared cells: "
                                           "see Fairness."})
