@@ -137,15 +137,16 @@ def update_rel(initial: dict[str, np.ndarray], a: dict[str, np.ndarray], b: dict
     return float(np.median(every)) if every.size else 0.0
 
 
-def _compare_training(row: dict[str, Any], case: ParityCase, ra: dict[str, Any], rb: dict[str, Any]) -> list[str]:
+def _compare_training(row: dict[str, Any], case: ParityCase, ra: dict[str, Any], rb: dict[str, Any],
+                      loss_tol: float = LOSS_RTOL, weight_tol: float = WEIGHT_RTOL) -> list[str]:
     """Fill the row's loss and weight figures; the names of the failed checks."""
     failed = []
     for run in RUNS:
         row[f"loss_{run}_max_rel"] = _max_rel(ra[f"losses_{run}"], rb[f"losses_{run}"])
         row[f"weights_{run}_max_rel"] = update_rel(case.weights, ra[f"weights_{run}"], rb[f"weights_{run}"])
-    if max(row[f"loss_{run}_max_rel"] for run in RUNS) > LOSS_RTOL:
+    if max(row[f"loss_{run}_max_rel"] for run in RUNS) > loss_tol:
         failed.append("losses")
-    if max(row[f"weights_{run}_max_rel"] for run in RUNS) > WEIGHT_RTOL:
+    if max(row[f"weights_{run}_max_rel"] for run in RUNS) > weight_tol:
         failed.append("weights")
     return failed
 
@@ -171,13 +172,7 @@ def _compare_bf16(case: ParityCase, name: str, result: dict[str, Any], fp32: dic
     failed = [] if result["params_native"] == row["params"] else ["params"]
     if not out_diff <= BF16_OUTPUT_RTOL * scale:
         failed.append("outputs")
-    for run in RUNS:
-        row[f"loss_{run}_max_rel"] = _max_rel(fp32[f"losses_{run}"], result[f"losses_{run}"])
-        row[f"weights_{run}_max_rel"] = update_rel(case.weights, fp32[f"weights_{run}"], result[f"weights_{run}"])
-    if max(row[f"loss_{run}_max_rel"] for run in RUNS) > BF16_LOSS_RTOL:
-        failed.append("losses")
-    if max(row[f"weights_{run}_max_rel"] for run in RUNS) > BF16_WEIGHT_RTOL:
-        failed.append("weights")
+    failed += _compare_training(row, case, fp32, result, BF16_LOSS_RTOL, BF16_WEIGHT_RTOL)
     row.update(ok=not failed, failed=failed)
     return row
 
