@@ -13,8 +13,11 @@ from suites.spec import TaskSpec
 PLANS = {
     "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, min_steps_per_trial=2, latency_calls=100),
     "standard": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.5, latency_calls=100),
+    "verdict": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.25, min_steps_per_trial=3, latency_calls=300),
 }
-"""The trial plan of each budget: smoke keeps cells short, standard gives tighter intervals."""
+"""Trial plans by name. A suite's `timing` picks one (default: the plan named like its budget): smoke keeps cells
+short, standard gives tighter intervals, verdict is the nightly's, long enough per trial to be stable (as pyperf and
+asv calibrate loops to a minimum time) with enough latency calls for a real p99, on a small training budget."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Cell:
     learning_rate: float | None = None
     device: str = "auto"
     latency_batch_sizes: tuple[int, ...] = (1,)
+    timing: str | None = None
+    """The trial plan's name in PLANS; None: the one named like the budget."""
 
     @property
     def key(self) -> str:
@@ -38,7 +43,7 @@ class Cell:
 
     @property
     def plan(self) -> TrialPlan:
-        return PLANS[self.budget]
+        return PLANS[self.timing or self.budget]
 
     def task(self) -> TaskSpec:
         """The workload's task under this cell's budget and overrides."""

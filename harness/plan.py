@@ -65,5 +65,6 @@ def plan_cells(suite: Suite, over: Overrides) -> list[Cell]:
                 check_mode(backend, mode)
                 for precision in precisions:
                     cells.append(Cell(workload, backend, mode, precision, suite.budget, over.epochs,
-                                      over.batch_size, over.learning_rate, over.device, suite.latency_batch_sizes))
+                                      over.batch_size, over.learning_rate, over.device, suite.latency_batch_sizes,
+                                      suite.timing))
     return cells

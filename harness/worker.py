@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -34,7 +35,8 @@ def base_record(cell: Cell) -> dict[str, Any]:
     task = cell.task()
     return {"schema_version": RECORD_SCHEMA, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
-            "task": task.to_dict(), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
+            "task": task.to_dict(),
+            "trial_plan": dataclasses.asdict(cell.plan), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

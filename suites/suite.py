@@ -12,7 +12,9 @@ from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
-         "memory_limit_mb", "latency_batch_sizes", "repeats"}
+         "memory_limit_mb", "latency_batch_sizes", "repeats", "timing"}
+TIMINGS = ("smoke", "standard", "verdict")
+"""Trial plans a suite can name (harness/cell.py PLANS holds what each one is)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Suite:
     latency_batch_sizes: tuple[int, ...] = (1,)
     repeats: int = 1
     """Fresh processes per cell: between-process noise (±20 %) dwarfs the trials' within one process."""
+    timing: str | None = None
+    """The trial plan (TIMINGS); None: the one named like the budget."""
 
 
 def suite_names() -> list[str]:
@@ -83,7 +87,10 @@ def parse_suite(path: Path) -> Suite:
     repeats = data.get("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise SpecError(f"{path.name}: 'repeats' must be a positive integer, got {repeats!r}")
-    return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency),
+    timing = data.get("timing")
+    if timing is not None and timing not in TIMINGS:
+        raise SpecError(f"{path.name}: 'timing' must be one of {TIMINGS}, got {timing!r}")
+    return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency), timing=timing,
                  description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
                  backends=_list(path, data, "backends", ()),

@@ -132,3 +132,19 @@ def test_a_matmul_above_an_embedding_needs_its_input_gradient():
 def test_suites_leave_backends_to_the_planner():
     smoke = load_suite("smoke")
     assert smoke.backends == () and smoke.workloads == OFFLINE_WORKLOADS  # (): every installed backend
+
+
+def test_the_nightly_times_with_the_verdict_plan_on_the_smoke_budget(tmp_path):
+    from harness.cell import PLANS
+    from harness.plan import Overrides, plan_cells
+    from suites.suite import parse_suite
+
+    nightly = load_suite("nightly")
+    cells = plan_cells(nightly, Overrides(workloads=("mnist_mlp",), backends=("torch",)))
+    assert nightly.timing == "verdict" and cells[0].budget == "smoke" and cells[0].plan == PLANS["verdict"]
+    assert PLANS["verdict"].latency_calls >= 100 and PLANS["verdict"].min_trial_s > PLANS["smoke"].min_trial_s
+    assert plan_cells(load_suite("smoke"), Overrides(workloads=("mnist_mlp",)))[0].plan == PLANS["smoke"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('budget = "smoke"\ntiming = "fast"\n')
+    with pytest.raises(SpecError, match="'timing' must be one of"):
+        parse_suite(bad)
