@@ -1,16 +1,20 @@
 """A float64 numpy forward pass of any ModelSpec: the independent reference each backend is proven against.
 
 One function per layer kind, `(layer, weights, x) -> y` in inference mode, listed in REFERENCE by the layer's kind.
+Written with `autograd.numpy` (numpy's functions, returning plain numpy arrays for plain inputs) and only ops
+autograd can differentiate (slices and stacks, no strided views or in-place writes), so suites/reference_train.py
+takes the gradient of this same forward.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.special import erf
+import autograd.numpy as np
+import numpy as onp
+from autograd.scipy.special import erf
 
 from suites.layers import (
     LSTM,
@@ -29,7 +33,7 @@ from suites.layers import (
 from suites.params import Weights
 from suites.spec import ModelSpec
 
-Array = np.ndarray
+Array = onp.ndarray
 
 
 def activate(name: str | None, x: Array) -> Array:
@@ -49,27 +53,40 @@ def activate(name: str | None, x: Array) -> Array:
 
 def sinusoidal_table(length: int, dim: int) -> Array:
     """pe[pos, 2i] = sin(pos / 10000^(2i/D)), pe[pos, 2i+1] = cos(...), as float32 (what every backend adds)."""
-    pos = np.arange(length, dtype=np.float64)[:, None]
-    rates = np.power(10000.0, -np.arange(0, dim, 2, dtype=np.float64) / dim)
-    table = np.zeros((length, dim), np.float64)
-    table[:, 0::2] = np.sin(pos * rates)
-    table[:, 1::2] = np.cos(pos * rates)
-    return table.astype(np.float32)
+    pos = onp.arange(length, dtype=onp.float64)[:, None]
+    rates = onp.power(10000.0, -onp.arange(0, dim, 2, dtype=onp.float64) / dim)
+    table = onp.zeros((length, dim), onp.float64)
+    table[:, 0::2] = onp.sin(pos * rates)
+    table[:, 1::2] = onp.cos(pos * rates)
+    return table.astype(onp.float32)
 
 
 def _same_pad(x: Array, k: int, axes: tuple[int, ...]) -> Array:
     pad = [(0, 0)] * x.ndim
     for axis in axes:
         pad[axis] = (k // 2, k // 2)
-    return np.pad(x, pad)
+    return np.pad(x, pad, mode="constant")
+
+
+def _windows(x: Array, k: int, stride: int, axes: tuple[int, ...]) -> Array:
+    """Every (k, ..., k) window offset of x along `axes` at the given stride, stacked first: (k**len(axes), *out)."""
+    counts = [(x.shape[a] - k) // stride + 1 for a in axes]
+    slices = []
+    for offsets in itertools.product(range(k), repeat=len(axes)):
+        index = [slice(None)] * x.ndim
+        for axis, offset, count in zip(axes, offsets, counts, strict=True):
+            index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+        slices.append(x[tuple(index)])
+    return np.stack(slices)
 
 
 def _conv2d(layer: Conv2D, w: Weights, x: Array) -> Array:
     k, s = layer.kernel_size, layer.stride
     if layer.padding == "same":
         x = _same_pad(x, k, (1, 2))
-    win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # (N, H', W', C, k, k)
-    out = np.einsum("nhwcij,ijco->nhwo", win, w["kernel"]) + w["bias"]
+    win = _windows(x, k, s, (1, 2))  # (k*k, N, H', W', C), offsets in (i, j) order
+    kernel = np.reshape(w["kernel"], (k * k,) + tuple(w["kernel"].shape[2:]))
+    out = np.einsum("pnhwc,pco->nhwo", win, kernel) + w["bias"]
     return activate(layer.activation, out)
 
 
@@ -77,15 +94,13 @@ def _conv1d(layer: Conv1D, w: Weights, x: Array) -> Array:
     k, s = layer.kernel_size, layer.stride
     if layer.padding == "same":
         x = _same_pad(x, k, (1,))
-    win = sliding_window_view(x, k, axis=1)[:, ::s]  # (N, T', C, k)
-    out = np.einsum("ntck,kco->nto", win, w["kernel"]) + w["bias"]
+    win = _windows(x, k, s, (1,))  # (k, N, T', C)
+    out = np.einsum("pntc,pco->nto", win, w["kernel"]) + w["bias"]
     return activate(layer.activation, out)
 
 
 def _maxpool(x: Array, pool: int, stride: int, axes: tuple[int, ...]) -> Array:
-    win = sliding_window_view(x, (pool,) * len(axes), axis=axes)
-    index = tuple(slice(None, None, stride) if a in axes else slice(None) for a in range(x.ndim))
-    return win[index].max(axis=tuple(range(-len(axes), 0)))
+    return np.max(_windows(x, pool, stride, axes), axis=0)
 
 
 def _sigmoid(x: Array) -> Array:
@@ -172,7 +187,7 @@ def _global_mean(layer: Layer, w: Weights, x: Array) -> Array:
 
 
 def _embedding(layer: Embedding, w: Weights, x: Array) -> Array:
-    return w["embeddings"][x.astype(np.int64)]
+    return w["embeddings"][onp.asarray(x).astype(onp.int64)]
 
 
 def _layernorm_layer(layer: LayerNorm, w: Weights, x: Array) -> Array:
@@ -215,9 +230,13 @@ def apply_layer(layer: Layer, w: Weights, x: Array) -> Array:
 
 def forward(model: ModelSpec, weights: Weights, x: Array) -> Array:
     """Model outputs for a batch in inference mode, computed in float64."""
-    h: Array = x if model.input_dtype == "int32" else np.asarray(x, np.float64)
+    return forward_float64(model, {k: onp.asarray(v, onp.float64) for k, v in weights.items()}, x)
+
+
+def forward_float64(model: ModelSpec, weights: Weights, x: Array) -> Array:
+    """forward on float64 weights used as given (plain arrays or autograd's traced boxes: not copied or cast)."""
+    h: Array = x if model.input_dtype == "int32" else onp.asarray(x, onp.float64)
     for i, layer in enumerate(model.layers):
-        local = {name.split(".", 1)[1]: np.asarray(v, np.float64) for name, v in weights.items()
-                 if name.split(".", 1)[0] == str(i)}
+        local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
         h = apply_layer(layer, local, h)
     return h

@@ -1,0 +1,113 @@
+"""The float64 reference training step is right: its gradient matches central finite differences of the reference
+loss on a tiny model of every layer kind, and its SGD / Adam steps follow the formulas they claim."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from suites import layers as L
+from suites.layers import LAYER_KINDS
+from suites.params import Weights, init_weights
+from suites.reference import forward
+from suites.reference_train import AdamState, adam_step, batch_loss, loss_and_grad, sgd_step, train
+from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
+from tests.conftest import inputs, labels
+
+SGD = OptimizerSpec("sgd", learning_rate=0.05)
+CLASSIFY = TaskSpec("synthetic", "cross_entropy", SGD, batch_size=4, epochs=1)
+REGRESS = TaskSpec("synthetic", "mse", SGD, batch_size=4, epochs=1, metrics=("mse",))
+FD_STEP = 1e-6
+FD_RTOL = 1e-6
+"""Central differences in float64 are exact to ~step² + rounding/step ≈ 1e-10 of the gradient's scale."""
+
+TINY: dict[str, tuple[ModelSpec, TaskSpec]] = {
+    "dense + activations": (ModelSpec("d", (5,), (
+        L.Dense(6, "tanh"), L.Dense(6, "sigmoid"), L.Dense(6, "gelu"), L.Dense(4, use_bias=False),
+        L.Activation("tanh"), L.Dropout(0.0), L.Dense(3))), CLASSIFY),
+    "conv2d valid/same/stride + maxpool2d + flatten": (ModelSpec("c2", (7, 7, 2), (
+        L.Conv2D(3, 3, padding="same", activation="tanh"), L.Conv2D(3, 3, stride=2, activation="gelu"),
+        L.MaxPool2D(2, stride=1), L.Flatten(), L.Dense(3))), CLASSIFY),
+    "conv1d + maxpool1d + global pools": (ModelSpec("c1", (9, 3), (
+        L.Conv1D(4, 3, padding="same", activation="tanh"), L.Conv1D(4, 3, stride=2), L.MaxPool1D(2, stride=1),
+        L.GlobalMaxPool1D(), L.Dense(2))), REGRESS),
+    "conv1d + global average pool": (ModelSpec("c1a", (6, 2), (
+        L.Conv1D(3, 2), L.GlobalAveragePool1D(), L.Dense(2))), CLASSIFY),
+    "embedding + lstm (2 layers, sequences)": (ModelSpec("e", (5,), (
+        L.Embedding(11, 4), L.LSTM(3, num_layers=2, return_sequences=True), L.LayerNorm(eps=1e-5),
+        L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"), CLASSIFY),
+    "positional + transformer (post- and pre-norm)": (ModelSpec("t", (4,), (
+        L.Embedding(9, 8), L.PositionalEncoding(4),
+        L.TransformerEncoder(8, 2, 12, dropout=0.0, activation="gelu"),
+        L.TransformerEncoder(8, 2, 12, dropout=0.0, norm_first=True), L.GlobalAveragePool1D(), L.Dense(2)),
+        input_dtype="int32"), REGRESS),
+    "lstm last step": (ModelSpec("l", (4, 3), (L.LSTM(5), L.Dense(2))), CLASSIFY),
+}
+
+
+def _weights(model: ModelSpec) -> Weights:
+    rng = np.random.default_rng(11)
+    return {k: v.astype(np.float64) + rng.normal(0.0, 0.3, v.shape) for k, v in init_weights(model, 0).items()}
+
+
+def _batch(model: ModelSpec, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
+    return inputs(model, 4, seed=2), labels(model, task, 4, seed=3)
+
+
+def test_tiny_models_cover_every_layer_kind() -> None:
+    covered = {layer.kind for model, _ in TINY.values() for layer in model.layers}
+    assert covered == set(LAYER_KINDS)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_gradient_matches_central_differences(name: str) -> None:
+    model, task = TINY[name]
+    w = _weights(model)
+    x, y = _batch(model, task)
+    loss, grads = loss_and_grad(model, task, w, x, y)
+    assert loss == pytest.approx(float(batch_loss(forward(model, w, x), y, task.loss)), rel=1e-12)
+    for param, value in w.items():
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            plus, minus = {**w, param: value.copy()}, {**w, param: value.copy()}
+            plus[param][index] += FD_STEP
+            minus[param][index] -= FD_STEP
+            numeric[index] = (loss_and_grad(model, task, plus, x, y)[0]
+                              - loss_and_grad(model, task, minus, x, y)[0]) / (2 * FD_STEP)
+        scale = max(float(np.max(np.abs(numeric))), 1e-3)
+        assert float(np.max(np.abs(grads[param] - numeric))) <= FD_RTOL * scale, param
+
+
+def test_losses_are_the_textbook_formulas() -> None:
+    logits = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    expected = np.mean([np.log(np.exp(row).sum()) - row[c] for row, c in zip(logits, [1, 2], strict=True)])
+    assert float(batch_loss(logits, np.array([1, 2]), "cross_entropy")) == pytest.approx(expected, rel=1e-14)
+    assert float(batch_loss(logits, np.ones_like(logits), "mse")) == pytest.approx(np.mean((logits - 1) ** 2))
+
+
+def test_sgd_and_adam_follow_their_formulas() -> None:
+    w, g = {"0.kernel": np.array([1.0, -2.0])}, {"0.kernel": np.array([0.5, -0.25])}
+    assert np.allclose(sgd_step(w, g, SGD)["0.kernel"], [1.0 - 0.025, -2.0 + 0.0125], rtol=0, atol=1e-15)
+    adam = OptimizerSpec("adam", learning_rate=0.1, beta1=0.8, beta2=0.9, eps=1e-3)
+    w1, state = adam_step(w, g, AdamState.zeros(w), adam)
+    assert np.allclose(w1["0.kernel"], w["0.kernel"] - 0.1 * np.sign(g["0.kernel"]) * np.abs(g["0.kernel"])
+                       / (np.abs(g["0.kernel"]) + 1e-3), rtol=0, atol=1e-15)  # step 1: m_hat = g, v_hat = g²
+    w2, state = adam_step(w1, g, state, adam)
+    m, v = 0.8 * 0.2 * g["0.kernel"] + 0.2 * g["0.kernel"], 0.9 * 0.1 * g["0.kernel"] ** 2 + 0.1 * g["0.kernel"] ** 2
+    m_hat, v_hat = m / (1 - 0.8 ** 2), v / (1 - 0.9 ** 2)
+    assert np.allclose(w2["0.kernel"], w1["0.kernel"] - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-3), rtol=0, atol=1e-15)
+    assert state.step == 2
+    with pytest.raises(ValueError):
+        sgd_step(w, g, dataclasses.replace(SGD, momentum=0.9))
+
+
+def test_train_descends_and_refuses_dropout() -> None:
+    model, task = TINY["dense + activations"]
+    x, y = _batch(model, task)
+    losses, _ = train(model, task, _weights(model), [(x, y)] * 5, SGD)
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="dropout-free"):
+        loss_and_grad(ModelSpec("dd", (5,), (L.Dense(4), L.Dropout(0.5), L.Dense(3))), task,
+                      init_weights(ModelSpec("dd", (5,), (L.Dense(4), L.Dropout(0.5), L.Dense(3))), 0), x, y)
