@@ -132,9 +132,11 @@ class Adapter(ABC):
         """
         raise Unsupported(f"{self.name} has no FLOP counter")
 
-    def peak_matmul(self) -> dict[str, Any] | None:
-        """{'peak_flops_per_s', 'method'} of a large GEMM on this adapter's accelerator; None on CPU."""
-        return None
+    def peak_matmul(self, precision: str | None = None) -> dict[str, Any]:
+        """The framework's own peak GEMM rate on this adapter's device (CPU or GPU) at `precision` (default: the
+        adapter's): {'peak_flops_per_s', 'method', 'framework', 'framework_version', 'precision', ...}, synchronised,
+        warm-up then best of N. Raises Unsupported where the backend has no probe."""
+        raise Unsupported(f"{self.name} has no peak GEMM probe")
 
     def pci_bus_id(self) -> str | None:
         """The PCI bus id of the GPU this adapter runs on, in NVML's format; None on CPU (or when unknown)."""

@@ -405,8 +405,10 @@ def test_counted_flops_agree_with_the_spec_and_change_nothing(make_adapter: Any,
     assert losses(adapter, batch, 2) == losses(fresh, fresh.put(x, y), 2)  # the optimizer state is untouched
 
 
-def test_peak_matmul_is_none_on_cpu(make_adapter: Any) -> None:
-    assert make_adapter().peak_matmul() is None
+def test_peak_matmul_measures_the_cpu_too(make_adapter: Any) -> None:
+    peak = make_adapter().peak_matmul("fp32")  # the framework's own GEMM: the CPU's MFU denominator candidate
+    assert peak["peak_flops_per_s"] > 1e8 and peak["precision"] == "fp32" and peak["tf32"] is False
+    assert peak["framework_version"] and peak["framework"] in peak["method"] and int(peak["n"]) >= 512
 
 
 @pytest.mark.gpu

@@ -223,9 +223,10 @@ class JaxAdapter(Adapter):
         return probes.counted_flops(self._traced(self._infer), self._traced(self._loss_and_grads), self._params, key,
                                     x_dev, y_dev)
 
-    def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised jitted float32 8192² matmul at HIGHEST precision on a GPU (probes); None on CPU."""
-        return probes.peak_matmul(self._device)
+    def peak_matmul(self, precision: str | None = None) -> dict[str, Any]:
+        """Peak jitted jnp.dot rate on this adapter's device at `precision` (default: the adapter's own), best of N
+        over a few sizes (probes.peak_matmul)."""
+        return probes.peak_matmul(self._device, precision or self.precision)
 
     def _ampere(self) -> bool:
         """Whether the device has TF32 tensor cores (an NVIDIA GPU of compute capability 8.0 or later)."""

@@ -1,4 +1,4 @@
-"""What JAX itself measures about a model and the device: XLA's cost analysis, and the peak float32 GEMM rate."""
+"""What JAX itself measures about a model and the device: XLA's cost analysis, and the peak GEMM rate per precision."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from backends import pci
+from backends import gemm, pci
 from backends.base import Unsupported
 from backends.jax.layers import unrolled_scans
-from common.clock import best_seconds
 
 
 def cost_flops(lowered: Any) -> tuple[float, str] | None:
@@ -48,20 +47,29 @@ def counted_flops(infer: Callable[..., Any], loss_and_grads: Callable[..., Any],
                        "jax.value_and_grad of the loss (forward + backward, no optimizer update)"}
 
 
-def peak_matmul(device: jax.Device) -> dict[str, Any] | None:
-    """Best of 5 synchronised jitted float32 matmul of two 8192² matrices at Precision.HIGHEST on a GPU; None on
-    CPU."""
-    if device.platform == "cpu":
-        return None
-    n = 8192
-    key_a, key_b = jax.random.split(jax.random.key(0))
-    a = jax.device_put(jax.random.normal(key_a, (n, n), jnp.float32), device)
-    b = jax.device_put(jax.random.normal(key_b, (n, n), jnp.float32), device)
-    matmul = jax.jit(lambda p, q: jnp.matmul(p, q, precision=jax.lax.Precision.HIGHEST))
-    best = best_seconds(lambda: matmul(a, b).block_until_ready(), repeats=5, warmup=3)
-    return {"peak_flops_per_s": 2 * n**3 / best,
-            "method": f"jax.jit(jnp.matmul) float32 {n}x{n}, precision=HIGHEST, 3 warm-up, "
-                      "best of 5 block_until_ready"}
+GEMM_SETTINGS = {"fp32": (jnp.float32, jax.lax.Precision.HIGHEST), "tf32": (jnp.float32, jax.lax.Precision.HIGH),
+                 "bf16": (jnp.bfloat16, jax.lax.Precision.DEFAULT)}
+"""(operand dtype, explicit dot precision) of the peak GEMM per precision: HIGHEST is IEEE float32, HIGH is TF32 on
+Ampere+ GPUs, DEFAULT on bfloat16 operands is the bf16 kernel."""
+
+
+def peak_matmul(device: jax.Device, precision: str) -> dict[str, Any]:
+    """Peak rate of a jitted jnp.dot at this precision on `device` (CPU or GPU), block_until_ready, best of N over a
+    few sizes; the precision is explicit in the dot, so the process-wide default does not matter."""
+    dtype, dot_precision = GEMM_SETTINGS[precision]
+    dot = jax.jit(lambda p, q: jnp.dot(p, q, precision=dot_precision))
+    key = jax.random.key(0)
+
+    def make_run(n: int) -> Callable[[], None]:
+        key_a, key_b = jax.random.split(jax.random.fold_in(key, n))
+        a = jax.device_put(jax.random.normal(key_a, (n, n), jnp.float32).astype(dtype), device)
+        b = jax.device_put(jax.random.normal(key_b, (n, n), jnp.float32).astype(dtype), device)
+        return lambda: dot(a, b).block_until_ready()  # type: ignore[no-any-return]
+
+    swept = gemm.sweep(make_run, device.platform != "cpu")
+    return gemm.peak_result("jax", jax.__version__,
+                            f"jax.jit(jnp.dot) {jnp.dtype(dtype).name} precision={dot_precision.name} on "
+                            f"{device.platform}", precision, swept, tf32=dot_precision == jax.lax.Precision.HIGH)
 
 
 TF32_PRECISIONS = {True: "tensorfloat32", False: "highest"}

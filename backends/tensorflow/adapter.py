@@ -170,9 +170,10 @@ class TensorFlowAdapter(Adapter):
         y_np = np.asarray(y, dtype=self._y_dtype.as_numpy_dtype).reshape((-1, *self._y_shape))
         return probes.counted_flops(self.model, self._predict_fn, self._loss_and_grads, x_np, y_np)
 
-    def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised float32 8192² tf.linalg.matmul on the GPU (probes.peak_matmul); None on CPU."""
-        return probes.peak_matmul(self.tf_device, self.on_gpu)
+    def peak_matmul(self, precision: str | None = None) -> dict[str, Any]:
+        """Peak rate of tf.linalg.matmul under tf.function on this adapter's device at `precision` (default: the
+        adapter's own), best of N over a few sizes (probes.peak_matmul)."""
+        return probes.peak_matmul(self.tf_device, self.on_gpu, precision or self.precision)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return value.numpy() if hasattr(value, "numpy") else np.asarray(value)

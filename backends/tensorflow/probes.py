@@ -1,4 +1,4 @@
-"""What TensorFlow itself measures about a model and the device: its profiler's FLOP count, and the peak GEMM rate."""
+"""What TensorFlow itself measures about a model and the device: its profiler's FLOP count, and its peak GEMM rate."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.python.profiler import option_builder  # noqa: E402
 
-from backends import pci  # noqa: E402
+from backends import gemm, pci  # noqa: E402
 from backends.base import Unsupported  # noqa: E402
 from backends.tensorflow.layers import NeutralModel  # noqa: E402
-from common.clock import best_seconds  # noqa: E402
 
 
 def profiled_flops(function: Any) -> float:
@@ -80,26 +79,40 @@ def counted_flops(model: NeutralModel, predict: Callable[..., Any], loss_and_gra
                        "tape.gradient (no optimizer update)"}
 
 
-def peak_matmul(tf_device: str, on_gpu: bool) -> dict[str, Any] | None:
-    """Best of 5 synchronised float32 tf.linalg.matmul of two 8192² matrices on the GPU (TF32 as currently set);
-    None on CPU."""
-    if not on_gpu:
-        return None
-    n = 8192
-    with tf.device(tf_device):
-        gen = tf.random.Generator.from_seed(0)
-        a = gen.normal((n, n), dtype=tf.float32)
-        b = gen.normal((n, n), dtype=tf.float32)
+GEMM_DTYPES = {"fp32": tf.float32, "tf32": tf.float32, "bf16": tf.bfloat16}
+"""Operand dtype of the peak GEMM per precision (tf32 is float32 operands with TF32 tensor-core math)."""
 
-        def run() -> None:
-            tf.linalg.matmul(a, b)
-            tf.test.experimental.sync_devices()
 
-        best = best_seconds(run, repeats=5, warmup=3)
-    tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
-    return {"peak_flops_per_s": 2 * n**3 / best,
-            "method": f"tf.linalg.matmul float32 {n}x{n} (eager), 3 warm-up, best of 5 synchronised, "
-                      f"tensor_float_32_execution_enabled={tf32}"}
+def peak_matmul(tf_device: str, on_gpu: bool, precision: str) -> dict[str, Any]:
+    """Peak rate of tf.linalg.matmul under tf.function at this precision on `tf_device` (CPU or GPU), synchronised,
+    best of N over a few sizes; TF32 on only for 'tf32' while it runs (the previous setting is restored)."""
+    dtype = GEMM_DTYPES[precision]
+    saved = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+    set_tf32(precision == "tf32")
+    try:
+        with tf.device(tf_device):
+            gen = tf.random.Generator.from_seed(0)
+            matmul = tf.function(tf.linalg.matmul)
+
+            def make_run(n: int) -> Callable[[], None]:
+                a = tf.cast(gen.normal((n, n), dtype=tf.float32), dtype)
+                b = tf.cast(gen.normal((n, n), dtype=tf.float32), dtype)
+
+                def run() -> None:
+                    with tf.device(tf_device):
+                        matmul(a, b)
+                    if on_gpu:
+                        tf.test.experimental.sync_devices()  # CPU eager execution returns when the op is done
+
+                return run
+
+            swept = gemm.sweep(make_run, on_gpu)
+        tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+    finally:
+        set_tf32(saved)
+    return gemm.peak_result("tensorflow", tf.__version__,
+                            f"tf.function(tf.linalg.matmul) {dtype.name} on {tf_device}, "
+                            f"tensor_float_32_execution_enabled={tf32}", precision, swept, tf32=tf32)
 
 
 def set_tf32(enabled: bool) -> None:

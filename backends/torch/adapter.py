@@ -171,9 +171,10 @@ class TorchAdapter(Adapter):
         finally:
             self._training = self._net().training
 
-    def peak_matmul(self) -> dict[str, Any] | None:
-        """Best of 5 synchronised fp32 8192² torch.mm on CUDA (probes.peak_matmul); None on CPU."""
-        return probes.peak_matmul(self.dev)
+    def peak_matmul(self, precision: str | None = None) -> dict[str, Any]:
+        """Peak torch.mm rate on this adapter's device at `precision` (default: the adapter's own), best of N over a
+        few sizes (probes.peak_matmul)."""
+        return probes.peak_matmul(self.dev, precision or self.precision)
 
     def pci_bus_id(self) -> str | None:
         """The NVML-form PCI bus id of this adapter's GPU (probes.pci_bus_id); None on CPU."""

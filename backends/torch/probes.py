@@ -1,4 +1,4 @@
-"""What torch itself measures about a model and the device: its FLOP counter, and the peak float32 GEMM rate."""
+"""What torch itself measures about a model and the device: its FLOP counter, and the peak GEMM rate per precision."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 
 import torch
 
-from backends import pci
+from backends import gemm, pci
 from backends.base import Unsupported
 from backends.torch.layers import NeutralModel
 from backends.torch.optim import Loss
-from common.clock import best_seconds
 
 BLIND_KINDS = {"lstm": "LSTM", "transformer_encoder": "TransformerEncoder"}
 """Layer kinds whose fused kernels torch.utils.flop_counter has no rule for (it would silently skip them)."""
@@ -39,28 +38,43 @@ def counted_flops(model: NeutralModel, loss: Loss, x: torch.Tensor, y: torch.Ten
             "counter": "torch.utils.flop_counter.FlopCounterMode (eager module; matmul/conv FLOPs, 2 per MAC)"}
 
 
-def peak_matmul(device: torch.device) -> dict[str, Any] | None:
-    """Best of 5 synchronised fp32 torch.mm of two 8192² matrices on CUDA (TF32 as currently set); None on CPU.
+GEMM_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
+"""Operand dtype of the peak GEMM per precision (tf32 is float32 operands with TF32 tensor-core math)."""
 
-    Allocates three 256 MiB matrices, which count toward torch.cuda.max_memory_allocated: call it before build
-    (or in its own process) when the device peak matters."""
-    if device.type != "cuda":
-        return None
-    n = 8192
-    gen = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn(n, n, device=device, dtype=torch.float32, generator=gen)
-    b = torch.randn(n, n, device=device, dtype=torch.float32, generator=gen)
-    out = torch.empty(n, n, device=device, dtype=torch.float32)
 
-    def run() -> None:
-        torch.mm(a, b, out=out)
-        torch.cuda.synchronize(device)
+def peak_matmul(device: torch.device, precision: str) -> dict[str, Any]:
+    """Peak rate of torch.mm at this precision on `device` (CPU or CUDA), synchronised, best of N over a few sizes;
+    TF32 on only for 'tf32' while it runs (the previous flags are restored).
 
-    best = best_seconds(run, repeats=5, warmup=3)
-    tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
-    return {"peak_flops_per_s": 2 * n**3 / best,
-            "method": f"torch.mm float32 {n}x{n}, 3 warm-up, best of 5 synchronised, "
-                      f"torch.backends.cuda.matmul.allow_tf32={tf32}"}
+    On CUDA it allocates three 256 MiB matrices, which count toward torch.cuda.max_memory_allocated: measure in
+    its own process (harness.peak_worker)."""
+    cuda = device.type == "cuda"
+    dtype = GEMM_DTYPES[precision]
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    set_tf32(precision == "tf32")
+    try:
+        gen = torch.Generator(device=device).manual_seed(0)
+
+        def make_run(n: int) -> Callable[[], None]:
+            a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+            b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+            out = torch.empty(n, n, device=device, dtype=dtype)
+
+            def run() -> None:
+                torch.mm(a, b, out=out)
+                if cuda:
+                    torch.cuda.synchronize(device)
+
+            return run
+
+        swept = gemm.sweep(make_run, cuda)
+        tf32 = bool(torch.backends.cuda.matmul.allow_tf32)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    threads = f", {torch.get_num_threads()} threads" if not cuda else ""
+    return gemm.peak_result("torch", torch.__version__,
+                            f"torch.mm {str(dtype).removeprefix('torch.')} on {device.type}{threads}, "
+                            f"torch.backends.cuda.matmul.allow_tf32={tf32}", precision, swept, tf32=tf32)
 
 
 def set_tf32(enabled: bool) -> None:
