@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", default="latest", help="run id or 'latest' (default)")
     report.add_argument("--html", required=True, help="file to write, e.g. report.html")
 
-    calibrate = add("calibrate", "measure (or show) this machine's float32 GEMM peak, the MFU denominator")
+    calibrate = add("calibrate", "measure (or show) the MFU denominators: best framework GEMM per device, precision")
     calibrate.add_argument("--refresh", action="store_true", help="measure again (do it on an idle machine)")
 
     compare = add("compare", "backends side by side (ratios to a baseline with CIs and significance), or two runs")

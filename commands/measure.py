@@ -8,9 +8,8 @@ from typing import Any
 from backends.registry import all_backends, get_backend
 from commands.options import open_store
 from commands.progress import progress_reporter
+from harness import calibrate, status, suite_run
 from harness import parity as parity_check
-from harness import status, suite_run
-from harness.calibrate import cpu_peak
 from harness.env import git_state
 from harness.plan import Overrides
 from reports.console import make_console
@@ -114,7 +113,20 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    peak = cpu_peak(refresh=args.refresh)
-    make_console().print(f"CPU float32 GEMM peak: {peak['peak_flops_per_s'] / 1e9:,.1f} GFLOP/s "
-                         f"({peak['method']}, measured {peak['measured_at']})")
-    return 0
+    """The shared MFU peaks of this machine's devices at every calibrated precision, measured where missing, stale
+    or (--refresh) always; each framework's own rate beside the best."""
+    con = make_console()
+    devices = ["cpu", *(["cuda"] if calibrate.gpu_identity() else [])]
+    pairs = [(d, p) for d in devices for p in calibrate.CALIBRATED[d]]
+    peaks = calibrate.ensure_peaks(pairs, refresh=args.refresh)
+    for key, entry in peaks.items():
+        state = f"measured now: {entry['stale_reason']}" if entry.get("stale_reason") else "cached"
+        rate = entry.get("peak_flops_per_s")
+        head = f"{rate / 1e9:,.1f} GFLOP/s by {entry['best_backend']}" if rate else f"none ({entry.get('reason')})"
+        con.print(f"{key}: {head}, measured {entry['measured_at']} ({state})", markup=False, soft_wrap=True)
+        for backend, result in entry["per_backend"].items():
+            own = result.get("peak_flops_per_s")
+            con.print(f"  {backend:<11} " + (f"{own / 1e9:>9,.1f} GFLOP/s  {result['method']}" if own else
+                                              f"{'-':>9}          {result.get('error')}"), markup=False, soft_wrap=True)
+    con.print(f"cache: {calibrate.cache_path()}", markup=False, soft_wrap=True)
+    return 0 if all(e.get("peak_flops_per_s") for e in peaks.values()) else 1

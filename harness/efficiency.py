@@ -1,4 +1,5 @@
-"""FLOPs per sample, achieved FLOP/s and MFU of a finished cell against the device's calibrated matmul peak."""
+"""FLOPs per sample, achieved FLOP/s and MFU of a finished cell against the shared calibrated matmul peak of its
+(device, precision)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,49 @@ from typing import Any
 import numpy as np
 
 from backends.base import Adapter, Unsupported
-from harness.calibrate import cpu_peak
+from harness.calibrate import peak_precision
 from suites.flops import forward_flops, train_flops
 from suites.spec import ModelSpec
 
 
-def efficiency(model: ModelSpec, timing: dict[str, Any], device: str,
-               gpu_peak: dict[str, Any] | None, precision: str = "fp32") -> dict[str, Any]:
-    """Spec FLOPs, achieved FLOP/s (train and infer medians) and MFU; MFU None with a reason if no peak is known
-    for the device at this precision (the calibrated peaks are float32 GEMMs)."""
+def peak_fields(peak: dict[str, Any] | None, device: str, precision: str) -> dict[str, Any]:
+    """The efficiency dict's peak_* fields from the shared peak of the cell's (device, precision), with mfu_reason
+    set where there is no usable one (none calibrated, or a peak of another precision)."""
+    wanted = peak_precision(device, precision)
+    reason = None
+    if peak is None or wanted is None:
+        reason = (f"no calibrated {precision} matmul peak for device {device!r}" +
+                  ("; run `run_bench.py calibrate`" if wanted else ""))
+    elif peak.get("precision", "fp32") != wanted:  # a peak without a precision is a float32 GEMM
+        reason = (f"no {precision} matmul peak calibrated: the {peak.get('precision', 'fp32')} GEMM peak would "
+                  f"misstate the utilisation of {precision} compute")
+    elif not peak.get("peak_flops_per_s"):
+        reason = peak.get("reason") or f"no framework measured a {wanted} matmul peak on {device!r}"
+    if reason:
+        return {"peak_flops_per_s": None, "peak_method": None, "peak_backend": None, "peak_source": None,
+                "peak_measured_at": None, "peak_precision": wanted, "mfu_reason": reason}
+    assert peak is not None
+    per_backend = peak.get("per_backend") or {}
+    return {"peak_flops_per_s": peak["peak_flops_per_s"], "peak_method": peak["method"],
+            "peak_backend": peak.get("best_backend"), "peak_measured_at": peak.get("measured_at"),
+            "peak_precision": wanted, "mfu_reason": None,
+            "peak_source": {b: r.get("peak_flops_per_s") or r.get("error") for b, r in per_backend.items()} or None}
+
+
+def efficiency(model: ModelSpec, timing: dict[str, Any], device: str, peak: dict[str, Any] | None,
+               precision: str = "fp32") -> dict[str, Any]:
+    """Spec FLOPs, achieved FLOP/s (train and infer medians) and MFU against `peak`, the shared calibrated peak of
+    the cell's (device, precision) (harness.calibrate.cached_peak); MFU None with the reason where there is none."""
     fwd, trn = forward_flops(model), train_flops(model)
     train_rate = (timing.get("train") or {}).get("median")
     infer_rate = (timing.get("infer") or {}).get("median")
     out: dict[str, Any] = {"forward_flops_per_sample": fwd, "train_flops_per_sample": trn,
                            "achieved_train_flops_per_s": trn * train_rate if train_rate else None,
                            "achieved_infer_flops_per_s": fwd * infer_rate if infer_rate else None}
-    peak = None if precision != "fp32" else cpu_peak() if device == "cpu" else gpu_peak
-    if not peak:
-        reason = (f"no calibrated matmul peak for device {device!r}" if precision == "fp32" else
-                  f"no {precision} matmul peak calibrated: the float32 GEMM peak would overstate the utilisation of "
-                  f"{precision} compute")
-        out.update(peak_flops_per_s=None, peak_method=None, mfu_train=None, mfu_infer=None, mfu_reason=reason)
-        return out
-    p = peak["peak_flops_per_s"]
-    out.update(peak_flops_per_s=p, peak_method=peak["method"], mfu_reason=None,
-               mfu_train=out["achieved_train_flops_per_s"] / p if out["achieved_train_flops_per_s"] else None,
-               mfu_infer=out["achieved_infer_flops_per_s"] / p if out["achieved_infer_flops_per_s"] else None)
+    out.update(peak_fields(peak, device, precision))
+    p = out["peak_flops_per_s"]
+    out["mfu_train"] = out["achieved_train_flops_per_s"] / p if p and out["achieved_train_flops_per_s"] else None
+    out["mfu_infer"] = out["achieved_infer_flops_per_s"] / p if p and out["achieved_infer_flops_per_s"] else None
     return out
 
 

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from harness.calibrate import ensure_peaks
 from harness.cell import Cell
 from harness.env import provenance
 from harness.plan import Overrides, plan_cells, plan_repeats
@@ -63,7 +64,9 @@ def resumed_run(store: Store, run_ref: str, timeout_s: float | None, isolation: 
 
 
 def run(store: Store, plan: RunPlan, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Execute the cells the run lacks (each record committed as it ends), close the run; all its records."""
+    """Calibrate the MFU peaks the cells need (when missing or stale), execute the cells the run lacks (each record
+    committed as it ends), close the run; all its records."""
+    ensure_peaks({(c.device, c.precision) for c in plan.cells})
     execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
             plan.repeats)
     store.finish_run(plan.run_id)

@@ -15,6 +15,7 @@ from backends.base import Unsupported
 from backends.registry import get_backend, load_adapter_class
 from common.clock import now_iso
 from harness import status
+from harness.calibrate import cached_peak
 from harness.cell import Cell
 from harness.efficiency import cross_check, efficiency
 from harness.env import provenance
@@ -79,8 +80,8 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     record["param_bytes"] = 4 * result["params"]  # fp32 master weights
     record["memory"] = adapter.memory_stats()
     device = record["device_info"].get("device", "cpu")
-    gpu_peak = adapter.peak_matmul() if device != "cpu" and cell.precision == "fp32" else None
-    record["efficiency"] = efficiency(workload.model, result["timing"], device, gpu_peak, cell.precision)
+    peak = cached_peak(device, cell.precision)  # calibrated before the run (suite_run): never measured in a cell
+    record["efficiency"] = efficiency(workload.model, result["timing"], device, peak, cell.precision)
     record["efficiency"]["framework_count"] = cross_check(adapter, workload.model, data.x_train, data.y_train)
 
 
