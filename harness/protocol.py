@@ -24,24 +24,39 @@ class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Outputs for every row of `x`, in fixed-shape chunks (the last padded, then trimmed)."""
-    outs = []
-    for idx, real in padded_chunks(len(x), batch_size):
-        outs.append(adapter.to_numpy(adapter.predict(adapter.put(x[idx])))[:real])
-    return np.concatenate(outs)
+def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    """Outputs for every row of `x`, in fixed-shape chunks (the last padded, then trimmed); and the seconds of the
+    first chunk's predict call, synchronised (its input already on the device)."""
+    outs, first_call_s = [], math.nan
+    for n, (idx, real) in enumerate(padded_chunks(len(x), batch_size)):
+        chunk = adapter.put(x[idx])
+        if n == 0:
+            first_call_s, out = timed_call(adapter, lambda c=chunk: adapter.predict(c))
+        else:
+            out = adapter.predict(chunk)
+        outs.append(adapter.to_numpy(out)[:real])
+    return np.concatenate(outs), first_call_s
 
 
-def _quality(adapter: Adapter, task: TaskSpec, data: Dataset, batch_size: int) -> dict[str, Any]:
-    outputs = predict_all(adapter, data.x_test, batch_size)
-    return metrics.evaluate(task.is_classification, data.y_test, outputs, data.num_classes, task.metrics)
+def _quality(adapter: Adapter, task: TaskSpec, x: np.ndarray, y: np.ndarray, num_classes: int | None,
+             batch_size: int) -> tuple[dict[str, Any], float]:
+    """The task's metrics on (x, y), and the seconds of the first predict call that produced them."""
+    outputs, first_call_s = predict_all(adapter, x, batch_size)
+    return metrics.evaluate(task.is_classification, y, outputs, num_classes, task.metrics), first_call_s
 
 
 def train(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, eval_each_epoch: bool
           ) -> dict[str, Any]:
-    """Train for `task.epochs` on the shared batch order; the curve, epoch times, first-step time, time-to-target."""
+    """Train for `task.epochs` on the shared batch order; the curve, epoch times, first-step time, time-to-target.
+
+    Curve points and time-to-target are judged on the validation split (`val_<metric>`); the test split is not read.
+    The first evaluation holds the first predict call after build: its seconds are `infer_first_call_s`.
+    """
+    if data.x_val is None or data.y_val is None:
+        raise ValueError("train() needs a validation split: Dataset.with_validation(fraction, seed)")
     bs = effective_batch_size(task.batch_size, len(data.x_train))
     curve, epoch_s, first_step_s, train_s, time_to_target = [], [], None, 0.0, None
+    infer_first_call_s: float | None = None
     for epoch in range(task.epochs):
         losses = []
         start = time.perf_counter()
@@ -61,14 +76,15 @@ def train(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, e
             raise Diverged(f"training loss is {mean_loss} in epoch {epoch + 1}")
         point: dict[str, Any] = {"epoch": epoch + 1, "train_loss": mean_loss, "epoch_s": seconds, "train_s": train_s}
         if eval_each_epoch or epoch == task.epochs - 1:
-            quality = _quality(adapter, task, data, bs)
-            point.update({k: v for k, v in quality.items() if k != "confusion_matrix"})
+            quality, call_s = _quality(adapter, task, data.x_val, data.y_val, data.num_classes, bs)
+            infer_first_call_s = call_s if infer_first_call_s is None else infer_first_call_s
+            point.update({f"val_{k}": v for k, v in quality.items() if k != "confusion_matrix"})
             target = task.target
             if target and time_to_target is None and quality.get(target.metric, -math.inf) >= target.value:
                 time_to_target = train_s
         curve.append(point)
     return {"curve": curve, "epoch_s": epoch_s, "first_step_s": first_step_s, "train_s": train_s,
-            "time_to_target_s": time_to_target, "batch_size": bs}
+            "time_to_target_s": time_to_target, "batch_size": bs, "infer_first_call_s": infer_first_call_s}
 
 
 Phase = Callable[[str], None]
@@ -117,10 +133,22 @@ def idiomatic_epoch(adapter: Adapter, data: Dataset, task: TaskSpec) -> dict[str
             "reason": None}
 
 
+def _compile_s(first_call_s: float | None, batch_size: int, samples_per_s: float | None) -> float | None:
+    """First call minus the steady per-call seconds at the same batch size (never below 0), or None."""
+    if first_call_s is None or not samples_per_s:
+        return None
+    return max(0.0, first_call_s - batch_size / samples_per_s)
+
+
 def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dataset, plan: TrialPlan,
                  latency_batch_sizes: tuple[int, ...] = (1,), eval_each_epoch: bool = True,
                  on_phase: Phase = _no_phase) -> dict[str, Any]:
-    """Build from the shared initial weights, train, evaluate and time; everything a record needs from the run."""
+    """Build from the shared initial weights, train, evaluate and time; everything a record needs from the run.
+
+    The validation split is carved here (task.validation_fraction, seeded), so `dataset` in the result holds the
+    sizes the run used. Compile seconds: the first train step / predict call minus its steady per-call time.
+    """
+    data = data.with_validation(task.validation_fraction, task.seed)
     on_phase("build")
     start = time.perf_counter()
     adapter.build(workload.model, task, init_weights(workload.model, task.seed))
@@ -128,15 +156,18 @@ def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dat
     on_phase("fit")
     trained = train(adapter, workload, task, data, eval_each_epoch)
     on_phase("evaluate")
-    quality = _quality(adapter, task, data, trained["batch_size"])
+    quality, _ = _quality(adapter, task, data.x_test, data.y_test, data.num_classes, trained["batch_size"])
     timing = steady_state(adapter, data, task.batch_size, plan, latency_batch_sizes, on_phase)
     on_phase("idiomatic_epoch")
     timing["idiomatic_epoch"] = idiomatic_epoch(adapter, data, task)
     on_phase("done")
-    step_s = trained["batch_size"] / timing["train"]["median"] if timing["train"]["median"] else None
-    first = trained["first_step_s"]
-    compile_s = max(0.0, first - step_s) if first is not None and step_s is not None else None
+    bs, first, infer_first = trained["batch_size"], trained["first_step_s"], trained["infer_first_call_s"]
     return {"quality": quality, "curve": trained["curve"], "time_to_target_s": trained["time_to_target_s"],
-            "timing": {"build_s": build_s, "first_step_s": first, "compile_s": compile_s,
+            "dataset": data.summary(),
+            "timing": {"build_s": build_s, "first_step_s": first,
+                       "compile_s": _compile_s(first, bs, timing["train"]["median"]),
+                       "infer_first_call_s": infer_first,
+                       "infer_compile_s": _compile_s(infer_first, timing["infer"]["batch_size"],
+                                                     timing["infer"]["median"]),
                        "train_epoch_s": trained["epoch_s"], "train_s": trained["train_s"], **timing},
             "params": param_count(workload.model), "params_native": adapter.trainable_param_count()}

@@ -129,7 +129,9 @@ class QualityTarget:
 class TaskSpec:
     """How a model is trained and judged: data, split, loss, optimizer, batch, epochs, seed and metrics.
 
-    A batch_size at or above the training-set size means full-batch gradient descent.
+    A batch_size at or above the training-set size means full-batch gradient descent. `validation_fraction` of the
+    (limited) training rows are held out, seeded: per-epoch curves and time-to-target are judged on them, the test
+    split only once, after training.
     """
 
     dataset: str
@@ -139,6 +141,7 @@ class TaskSpec:
     epochs: int
     seed: int = 0
     test_fraction: float = 0.2
+    validation_fraction: float = 0.1
     train_limit: int | None = None
     eval_limit: int | None = None
     metrics: tuple[str, ...] = CLASSIFICATION_METRICS
@@ -155,6 +158,8 @@ class TaskSpec:
                 _fail("TaskSpec", name, f"a positive integer, got {value!r}")
         if not 0 < self.test_fraction < 1:
             _fail("TaskSpec", "test_fraction", f"in (0, 1), got {self.test_fraction!r}")
+        if not 0 < self.validation_fraction < 1:
+            _fail("TaskSpec", "validation_fraction", f"in (0, 1), got {self.validation_fraction!r}")
         for name in ("train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
