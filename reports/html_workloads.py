@@ -113,7 +113,9 @@ def _about(records: list[dict[str, Any]]) -> str:
         bits.append(f"model {model}" + (f" ({r['params']:,} parameters)" if r.get("params") else ""))
     ds = r.get("dataset") or {}
     if ds.get("name"):
-        size = f", {ds['n_train']:,} train / {ds['n_test']:,} test" if ds.get("n_train") and ds.get("n_test") else ""
+        val = f" / {ds['n_val']:,} validation" if ds.get("n_val") else ""
+        has_sizes = ds.get("n_train") and ds.get("n_test")
+        size = f", {ds['n_train']:,} train{val} / {ds['n_test']:,} test" if has_sizes else ""
         bits.append(f"data {ds['name']}{size}")
     task = r.get("task") or {}
     if task.get("batch_size"):

@@ -124,7 +124,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("latency_ms_p90", "p90 ms", "p90 ms", "ms", False, FIXED3, SIG3, chart=("latency", "p90")),
     Metric("latency_ms_p99", "p99 ms", "p99 ms", "ms", False, FIXED3, SIG3, compare=True,
            views=(COMPARE, RUNS, HTML), chart=("latency", "p99")),
-    Metric("compile_s", "compile s", "compile s", "s", False, FIXED2, SIG3, views=(RUN_TABLE, HTML)),
+    Metric("compile_s", "compile s", "train compile s", "s", False, FIXED2, SIG3, views=(RUN_TABLE, HTML)),
+    # the inference path compiles apart (jit, XLA, torch.compile, tf.function): first predict call − steady call
+    Metric("infer_compile_s", "infer comp s", "infer compile s", "s", False, FIXED2, SIG3, views=(RUN_TABLE, HTML)),
     # RSS moves ±5 % run to run (allocator, XLA compile buffers): a 10 % floor
     Metric("host_peak_bytes", "host MiB", "host MiB", "bytes", False, MIB, MIB, floor=0.10, compare=True,
            views=_ALL, chart=("memory", "host peak")),

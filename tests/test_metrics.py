@@ -32,7 +32,7 @@ def _record(backend: str, train: float = 1000.0, wall: float = 10.0, accuracy: f
     return {
         "cell": {"workload": "w", "backend": backend, "mode": "m", "precision": "fp32"},
         "key": f"w/{backend}/m/fp32", "status": "ok", "error": None, "wall_s": wall,
-        "timing": {"compile_s": 0.5,
+        "timing": {"compile_s": 0.5, "infer_compile_s": 0.25,
                    "train": {"median": train, "ci_low": train * 0.9, "ci_high": train * 1.1,
                              "raw": [train * 0.95, train, train * 1.05, train * 0.98, train * 1.02]},
                    "infer": {"median": 2 * train, "ci_low": 1.8 * train, "ci_high": 2.2 * train,
@@ -75,7 +75,8 @@ def test_every_field_is_a_flat_field() -> None:
 
 @pytest.mark.parametrize("field,higher", [
     ("train_samples_per_s", True), ("infer_samples_per_s", True), ("latency_ms_p50", False),
-    ("latency_ms_p90", False), ("latency_ms_p99", False), ("compile_s", False), ("host_peak_bytes", False),
+    ("latency_ms_p90", False), ("latency_ms_p99", False), ("compile_s", False), ("infer_compile_s", False),
+    ("host_peak_bytes", False),
     ("device_peak_bytes", False), ("accuracy", True), ("f1_macro", True), ("r2", True), ("mse", False),
     ("mfu", True),
 ])
@@ -116,10 +117,11 @@ def test_each_view_keeps_its_columns() -> None:
                                                       "F1"]
     header = _text(comparison_table([flatten(_record("torch"))], "t")).splitlines()[2]
     assert [h.strip() for h in header.strip("┃│ ").split("┃")] == [
-        "workload", "backend", "mode", "status", "train/s", "±CI", "infer/s", "p50 ms", "compile s", "acc", "F1",
-        "R²", "host MiB"]
+        "workload", "backend", "mode", "status", "train/s", "±CI", "infer/s", "p50 ms", "compile s", "infer comp s",
+        "acc", "F1", "R²", "host MiB"]
     assert html_table([_record("torch")], palette.Palette())["headers"] == [
-        "cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "compile s", "host MiB",
+        "cell", "train samples/s", "infer samples/s", "p50 ms", "p99 ms", "train compile s",
+        "infer compile s", "host MiB",
         "host baseline MiB", "host model MiB", "device MiB", "accuracy", "F1 macro", "MFU"]
     regression = _record("torch")
     regression["quality"] = {"r2": 0.5, "mse": 0.1}

@@ -18,16 +18,16 @@ LINE = PALETTE[0]
 
 @themed
 def curves_chart(records: Sequence[dict[str, Any]], palette: Palette | None = None) -> str | None:
-    """Training loss and the evaluation metric per epoch, one line per cell (None unless some cell ran 2+ epochs)."""
+    """Training loss and the validation metric per epoch, one line per cell (None unless some cell ran 2+ epochs)."""
     records = [r for r in records if len(r.get("curve") or []) >= 2]
     if not records:
         return None  # a single epoch is a point, not a curve
     palette = palette or Palette(_cell(r).get("backend") for r in records)
-    metric = "accuracy" if any("accuracy" in p for r in records for p in r["curve"]) else "loss"
+    metric = "val_accuracy" if any("val_accuracy" in p for r in records for p in r["curve"]) else "val_loss"
     fig = figure()
     axes = fig.subplots(1, 2)
     for ax, key, title in ((axes[0], "train_loss", "Training loss"),
-                           (axes[1], metric, "Eval accuracy" if metric == "accuracy" else "Eval loss")):
+                           (axes[1], metric, "Validation accuracy" if metric == "val_accuracy" else "Validation loss")):
         for r in records:
             points = [(p.get("epoch"), p.get(key)) for p in r["curve"] if p.get(key) is not None]
             if not points:
@@ -37,7 +37,7 @@ def curves_chart(records: Sequence[dict[str, Any]], palette: Palette | None = No
                     linewidth=1.2, marker="o" if len(points) <= 20 else None, markersize=3)
         style(ax, title)
         ax.set_xlabel("epoch")
-        if key != "accuracy" and all(p.get(key, 1) > 0 for r in records for p in r["curve"] if p.get(key)):
+        if key != "val_accuracy" and all(p.get(key, 1) > 0 for r in records for p in r["curve"] if p.get(key)):
             values = [p[key] for r in records for p in r["curve"] if p.get(key)]
             if values and max(values) / max(min(values), 1e-12) > 50:
                 ax.set_yscale("log")
