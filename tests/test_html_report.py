@@ -96,6 +96,14 @@ def test_charts_are_inline_svg(report: str) -> None:
     assert len(ids) == len(set(ids)), "element ids must be unique on the page"
 
 
+def test_curves_validation_split_and_infer_compile_are_shown(report: str) -> None:
+    """The curves chart plots the validation metric per epoch, each workload names its validation rows, and the
+    table has the inference compile column."""
+    assert "Validation loss" in report  # linear_regression's 100 smoke epochs: val_loss per epoch
+    assert re.search(r"[\d,]+ train / [\d,]+ validation / [\d,]+ test", report)
+    assert "infer compile s" in report and "train compile s" in report
+
+
 def test_failures_section_lists_the_failed_cell(report: str,
                                                 run_data: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
     failures = report[report.index('id="failures"'):]
