@@ -20,7 +20,18 @@ unmutated maximum measured on the 8 offline workloads x 3 backends (torch 2.13, 
   exactly-zero true gradient) flips sign between frameworks, and a few such weights must not decide; a bug confined
   to few weights is left to outputs and losses.
 - parameter counts: equal to the spec's count, exactly.
-Losses and trained weights compare backend pairs; the float64 numpy reference has outputs only.
+Each fp32 side is also compared with the float64 reference training step (suites/reference_train.py: autograd through
+the reference forward; harness/parity_reference.py defines the figures) from the parity weights on the same batches:
+1 plain SGD step (lr 0.05; its gradient is (w0 - w1) / lr) and 3 Adam steps (the task's Adam, else lr 1e-3). Maxima
+measured over the 8 offline workloads x 3 backends (torch 2.13, Keras 3.15, Flax 0.12; CPU; harness.parity.collect
+of the three default modes, the rows' ref_* figures), tolerances 3.6-8x above:
+- ref_losses (each of the 4 losses, relative) <= 5e-5. Measured: at most 6.4e-6 (text_transformer, TF and JAX).
+- ref_gradient (per parameter, max error over max(|g_ref|, 1e-3 of the model's largest)) <= 3e-3. Measured: 6.1e-4
+  (text_cnn, TensorFlow, the embedding table: float32 rounding of w1 divided by lr), else <= 4.2e-5.
+- ref_weights (per parameter, median relative Adam update error over 3 steps; parameters with a true gradient below
+  1e-3 of the largest are left out, e.g. the attention key bias) <= 2e-4. Measured: 5.6e-5 (tfidf_mlp, output bias).
+  Adam beta2 0.99 gives 1.5e-3 and LayerNorm eps 1e-3 gives 4.6e-4 (torch, tests/test_parity_reference_mutations.py).
+A bug shared by all three backends now fails these reference rows.
 
 Modes, precisions, devices: every (backend, mode) asked is a side of its own (one process each); fp32 sides are
 compared as above. bf16 cannot meet those tolerances (8 significand bits: rounding alone is ~4e-3), so a bf16 side is
@@ -50,6 +61,7 @@ import numpy as np
 
 from backends.registry import get_backend
 from harness.launch import finish, start_module
+from harness.parity_reference import REF_CHECKS, compare_reference
 from harness.parity_worker import RUNS, ParityCase, parity_case, read_results
 from suites.params import param_count
 from suites.reference import forward
@@ -57,6 +69,8 @@ from suites.reference import forward
 OUTPUT_RTOL = 1e-4
 LOSS_RTOL = 5e-3
 WEIGHT_RTOL = 1e-3
+REF_TOLERANCES = {"ref_losses": 5e-5, "ref_gradient": 3e-3, "ref_weights": 2e-4}
+"""fp32 sides against the float64 reference training step (harness/parity_reference.py defines each figure)."""
 BF16_OUTPUT_RTOL = 5e-2
 BF16_LOSS_RTOL = 0.2
 BF16_WEIGHT_RTOL = 0.75
@@ -67,8 +81,9 @@ measured tolerance)."""
 REFERENCE = "numpy-reference"
 FP32_REFERENCE = "fp32-reference"
 """bf16 rows compare a side with the numpy reference (outputs) and with its own fp32 run (losses, weights)."""
-CHECKS = ("params", "outputs", "losses", "weights")
-"""What a row compares: parameter counts, eval outputs, loss curves, trained weights (the last two: pairs only)."""
+CHECKS = ("params", "outputs", "losses", "weights", *REF_CHECKS)
+"""What a row compares: parameter counts, eval outputs, loss curves and trained weights (pairs), and the loss,
+gradient and Adam-trained weights against the float64 reference training step (reference rows, fp32)."""
 
 
 def sides(backends: list[str], modes: list[str] | None) -> list[tuple[str, str]]:
@@ -208,6 +223,10 @@ def compare_case(case: ParityCase, results: dict[str, dict[str, Any]], precision
             failed.append("outputs")
         if a != REFERENCE:
             failed += _compare_training(row, case, ra, rb)
+        elif "losses_ref_sgd" in rb:
+            failed += compare_reference(row, case, rb, REF_TOLERANCES)
+        else:
+            failed.append("ref_losses (no reference runs measured)")
         row.update(ok=not failed, failed=failed)
         rows.append(row)
     return rows

@@ -1,5 +1,5 @@
 """Child process of `run_bench.py parity`: one backend's outputs, training losses and trained weights in one
-(mode, precision, device).
+(mode, precision, device), plus the short runs compared with the float64 reference training step (REFERENCE_RUNS).
 
 `measure(backend, mode, case, precision, device)` is the measurement as a plain in-process function (the mutation
 tests call it with planted bugs); `main` runs it per workload and writes JSON (outputs, losses, counts) plus an .npz
@@ -32,6 +32,20 @@ WEIGHT_NOISE = 0.1
 
 RUNS = ("sgd", "task")
 """The two training runs from the parity weights: plain SGD, then the task's own optimizer."""
+REFERENCE_RUNS = {"ref_sgd": 1, "ref_adam": 3}
+"""Runs from the parity weights compared with suites/reference_train.py: steps of plain SGD (the weights after one step
+give the gradient, (w0 - w1) / lr) and of Adam (reference_adam)."""
+DEFAULT_ADAM_LR = 1e-3
+
+
+def reference_adam(task: TaskSpec) -> OptimizerSpec:
+    """The task's optimizer if it is Adam, else Adam with OptimizerSpec's defaults (lr DEFAULT_ADAM_LR)."""
+    return task.optimizer if task.optimizer.name == "adam" else OptimizerSpec("adam", learning_rate=DEFAULT_ADAM_LR)
+
+
+def reference_optimizers(task: TaskSpec) -> dict[str, OptimizerSpec]:
+    """The optimizer of each REFERENCE_RUNS run."""
+    return {"ref_sgd": PARITY_SGD, "ref_adam": reference_adam(task)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,23 +83,27 @@ def parity_case(workload_name: str) -> ParityCase:
                       data.x_test[:n], data.x_train, data.y_train)
 
 
-def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec) -> tuple[list[float], Weights]:
-    """Mean batch losses of TRAIN_STEPS steps from the parity weights on the shared batch order, and the weights
+def train_batches(case: ParityCase, steps: int) -> list[np.ndarray]:
+    """The row indices of each of the first `steps` training batches (the shared order every run uses)."""
+    order = epoch_batches(len(case.x_train), min(PARITY_BATCH, len(case.x_train)), case.task.seed, 0)
+    return [order[step % len(order)] for step in range(steps)]
+
+
+def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec,
+           steps: int = TRAIN_STEPS) -> tuple[list[float], Weights]:
+    """Mean batch losses of `steps` steps from the parity weights on the shared batch order, and the weights
     after them (neutral layout)."""
     task = dataclasses.replace(case.task, optimizer=optimizer)
     adapter.build(case.train_model, task, case.weights)
-    batch = min(PARITY_BATCH, len(case.x_train))
-    order = epoch_batches(len(case.x_train), batch, task.seed, 0)
     losses = []
-    for step in range(TRAIN_STEPS):
-        idx = order[step % len(order)]
+    for idx in train_batches(case, steps):
         losses.append(float(adapter.to_numpy(adapter.train_step(adapter.put(case.x_train[idx], case.y_train[idx])))))
     return losses, {k: np.asarray(v, np.float32) for k, v in adapter.get_weights().items()}
 
 
 def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", device: str = "cpu") -> dict[str, Any]:
     """Eval-mode outputs of the model as specified, the trainable count, the device it ran on ('cpu', 'cuda'), and
-    losses and final weights per run."""
+    losses and final weights per run (RUNS, then REFERENCE_RUNS)."""
     adapter = load_adapter_class(backend)(mode, precision, device)
     adapter.build(case.model, case.task, case.weights)
     outputs = np.asarray(adapter.to_numpy(adapter.predict(adapter.put(case.x_eval))), np.float64)
@@ -93,6 +111,8 @@ def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", 
                               "device": str(adapter.device_info().get("device", device))}
     for run, optimizer in zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True):
         result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
+    for run, optimizer in reference_optimizers(case.task).items():
+        result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer, REFERENCE_RUNS[run])
     return result
 
 

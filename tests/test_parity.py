@@ -20,7 +20,8 @@ from harness.parity import (
     reference_outputs,
     update_rel,
 )
-from harness.parity_worker import TRAIN_STEPS, parity_case
+from harness.parity_reference import reference_training
+from harness.parity_worker import REFERENCE_RUNS, TRAIN_STEPS, parity_case
 from store import Store
 from suites.reference import forward
 
@@ -35,9 +36,12 @@ def test_parity_command_agrees_for_every_workload_and_pair():
     assert "48/48 comparisons agree" in out.stdout  # 8 workloads x (3 vs reference + 3 pairs)
 
 
-def _fake_results(outputs, params, losses, weights):
+def _fake_results(outputs, params, losses, weights, workload="linear_regression"):
+    """A side's results: the given outputs, count, losses and weights, and the reference runs as fp32 would give."""
+    ref = reference_training(parity_case(workload))
+    runs = {f"{key}_{run}": ref[f"{key}_{run}"] for key in ("losses", "weights") for run in REFERENCE_RUNS}
     return {"params_native": params, "outputs": outputs, "losses_sgd": losses, "losses_task": losses,
-            "weights_sgd": weights, "weights_task": weights}
+            "weights_sgd": weights, "weights_task": weights, **runs}
 
 
 def test_parity_weights_are_random_everywhere():
@@ -55,8 +59,8 @@ def test_a_flatten_order_mistake_is_caught():
     wrong = forward(case.model, {**case.weights, "5.kernel": rows}, case.x_eval)
     right = reference_outputs(case)
     assert np.max(np.abs(wrong - right)) > 100 * OUTPUT_RTOL
-    results = {"good": {"mnist_cnn": _fake_results(right, 225_034, [1.0] * 10, case.weights)},
-               "bad": {"mnist_cnn": _fake_results(wrong, 225_034, [1.0] * 10, case.weights)}}
+    results = {"good": {"mnist_cnn": _fake_results(right, 225_034, [1.0] * 10, case.weights, "mnist_cnn")},
+               "bad": {"mnist_cnn": _fake_results(wrong, 225_034, [1.0] * 10, case.weights, "mnist_cnn")}}
     verdicts = {(r["a"], r["b"]): r for r in compare_workload("mnist_cnn", results)}
     assert verdicts[("numpy-reference", "good")]["ok"] and not verdicts[("numpy-reference", "bad")]["ok"]
     assert verdicts[("good", "bad")]["failed"] == ["outputs"]
@@ -65,9 +69,10 @@ def test_a_flatten_order_mistake_is_caught():
 def test_a_loss_drift_or_param_mismatch_is_caught():
     case = parity_case("linear_regression")
     ref, w = reference_outputs(case), case.weights
-    results = {"a": {"linear_regression": _fake_results(ref, 11, [1.0] * TRAIN_STEPS, w)},
-               "b": {"linear_regression": _fake_results(ref, 11, [1.0] * (TRAIN_STEPS - 1) + [1.01], w)},
-               "c": {"linear_regression": _fake_results(ref, 12, [1.0] * TRAIN_STEPS, w)}}
+    results = {"a": {"linear_regression": _fake_results(ref, 11, [1.0] * TRAIN_STEPS, w, "linear_regression")},
+               "b": {"linear_regression": _fake_results(ref, 11, [1.0] * (TRAIN_STEPS - 1) + [1.01], w,
+                                                         "linear_regression")},
+               "c": {"linear_regression": _fake_results(ref, 12, [1.0] * TRAIN_STEPS, w, "linear_regression")}}
     verdicts = {(r["a"], r["b"]): r for r in compare_workload("linear_regression", results)}
     assert verdicts[("a", "b")]["failed"] == ["losses"] and verdicts[("numpy-reference", "c")]["failed"] == ["params"]
     assert verdicts[("numpy-reference", "a")]["ok"]
@@ -119,7 +124,7 @@ def test_bf16_compares_with_the_fp32_references_at_bf16_tolerances():
     case = parity_case("linear_regression")
     ref, w = reference_outputs(case), case.weights
     scale = max(1.0, float(np.max(np.abs(ref))))
-    fp32 = {"torch:eager": {"linear_regression": _fake_results(ref, 11, [1.0] * TRAIN_STEPS, w)}}
+    fp32 = {"torch:eager": {"linear_regression": _fake_results(ref, 11, [1.0] * TRAIN_STEPS, w, "linear_regression")}}
     near = ref + 0.5 * BF16_OUTPUT_RTOL * scale  # bf16-sized rounding: agrees at bf16, not at fp32 tolerance
     assert 0.5 * BF16_OUTPUT_RTOL * scale > OUTPUT_RTOL * scale
     bf16 = {"torch:eager": {"linear_regression": _fake_results(near, 11, [1.0] * TRAIN_STEPS, w)}}
