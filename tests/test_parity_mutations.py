@@ -1,5 +1,6 @@
 """Parity catches planted bugs: each known mistake, planted in one backend in-process, fails that backend's parity
-against the unmutated other backends and the float64 reference; the unmutated backends all agree.
+against the unmutated other backends and the float64 reference; the unmutated backends all agree
+(tests/test_parity_reference_mutations.py: the reference training step alone catches them too).
 
 Run with -s to see which check caught each bug (outputs / losses / weights).
 """
@@ -261,6 +262,15 @@ MUTATIONS: dict[str, tuple[str, Callable[[str, pytest.MonkeyPatch], None]]] = {
 }
 
 
+@functools.cache
+def mutated(backend: str, mutation: str) -> dict[str, Any]:
+    """The backend's parity measurement of the mutation's case with the bug planted (measured once)."""
+    name, plant = MUTATIONS[mutation]
+    with pytest.MonkeyPatch.context() as mp:
+        plant(backend, mp)
+        return measure(backend, get_backend(backend).default_mode, case(name))
+
+
 def _others(backend: str, name: str) -> dict[str, dict[str, Any]]:
     """Unmutated measurements of the other installed backends."""
     return {b: {name: baseline(b, name)} for b in BACKEND_NAMES if b != backend and not get_backend(b).missing()}
@@ -277,14 +287,11 @@ def test_unmutated_backends_agree(name: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
-def test_a_planted_bug_fails_parity(mutation: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_planted_bug_fails_parity(mutation: str, backend: str) -> None:
     require_backend(backend)
-    name, plant = MUTATIONS[mutation]
+    name = MUTATIONS[mutation][0]
     others = _others(backend, name)  # measured before planting
-    plant(backend, monkeypatch)
-    mutated = measure(backend, get_backend(backend).default_mode, case(name))
-    monkeypatch.undo()
-    rows = compare_case(case(name), {**others, backend: {name: mutated}})
+    rows = compare_case(case(name), {**others, backend: {name: mutated(backend, mutation)}})
     mine = [r for r in rows if backend in (r["a"], r["b"])]
     assert all(r["ok"] for r in rows if r not in mine), "the unmutated backends must still agree"
     caught = sorted({f"{check} ({'ref' if r['a'] == 'numpy-reference' else 'pair'})"
@@ -292,3 +299,4 @@ def test_a_planted_bug_fails_parity(mutation: str, backend: str, monkeypatch: py
     worst = {k: max(r.get(k, 0.0) for r in mine) for k in ("loss_task_max_rel", "weights_task_max_rel")}
     print(f"\nMUTATION | {mutation} | {backend} | {', '.join(caught) or 'NOT CAUGHT'} | {worst}")
     assert not all(r["ok"] for r in mine), f"{mutation} in {backend} passed parity"
+
