@@ -47,6 +47,10 @@ def test_max_pool_matches_flax_values_and_first_max_gradient() -> None:
 
     assert float(ours(x)) == float(flax_pool(x))
     np.testing.assert_array_equal(np.asarray(jax.grad(ours)(x)), np.asarray(jax.grad(flax_pool)(x)))
+    inference = max_pool(x, 3, 2, (1, 2), training=False)  # the forward-only path: flax's own reduce_window
+    np.testing.assert_array_equal(np.asarray(inference), np.asarray(nnx.max_pool(x, (3, 3), (2, 2), "VALID")))
+    assert "reduce_window_max" in str(jax.make_jaxpr(lambda v: max_pool(v, 3, 2, (1, 2), training=False))(x))
+    assert "reduce_window_max" not in str(jax.make_jaxpr(jax.grad(ours))(x))
 
 
 @pytest.mark.parametrize("name", ["mnist_cnn", "rowmnist_lstm", "text_transformer"])

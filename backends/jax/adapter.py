@@ -32,7 +32,7 @@ from flax import nnx  # noqa: E402
 
 from backends.base import Adapter, Unsupported  # noqa: E402
 from backends.jax import MODES, NAME, probes  # noqa: E402
-from backends.jax.layers import LSTM_SCAN_UNROLL, build_model  # noqa: E402
+from backends.jax.layers import LSTM_SCAN_UNROLL, PHASE_POOLS, build_model  # noqa: E402
 from backends.jax.optim import make_loss, make_optimizer  # noqa: E402
 from backends.jax.weights import ParamIndex, read_weights, trainable_count, write_weights  # noqa: E402
 from suites.params import Weights  # noqa: E402
@@ -294,4 +294,5 @@ class JaxAdapter(Adapter):
             "loss_dtype": "float32",
             "xla_flags": xla_flags or None, "jax_enable_x64": bool(jax.config.jax_enable_x64),
             "donated_buffers": True, "lstm": f"fused-weight lax.scan (unroll {LSTM_SCAN_UNROLL})",
+            "max_pool": dict(PHASE_POOLS),
         }

@@ -80,13 +80,16 @@ def dropout(x: Array, rate: float, key: Key) -> Array:
     return jnp.where(mask, x / keep, jnp.zeros((), x.dtype))
 
 
-def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...]) -> Array:
-    """Max pooling (VALID, floor) over `axes`, built from strided slices; the gradient goes to the first maximum.
-
-    Same values and gradient as flax's max_pool (reduce_window, whose backward is select_and_scatter: first
-    maximum in row-major window order), but the backward is elementwise selects instead of select_and_scatter,
-    which XLA CPU runs about 15x slower.
-    """
+def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...], training: bool = True) -> Array:
+    """Max pooling (VALID, floor) over `axes`, each phase on its fastest path on XLA CPU. Inference: reduce_window
+    (flax's max_pool; 1.4-1.8x the slices' forward). Training: the maximum of strided slices, gradient to the first
+    maximum in row-major window order: reduce_window's values and gradient, but elementwise selects instead of
+    select_and_scatter, about 2.5x faster per mnist_cnn step."""
+    if not training:
+        window, strides = [1] * x.ndim, [1] * x.ndim
+        for axis in axes:
+            window[axis], strides[axis] = pool, stride
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, "VALID")
     outs = [(x.shape[a] - pool) // stride + 1 for a in axes]
     elements = []
     for offsets in itertools.product(range(pool), repeat=len(axes)):
@@ -99,6 +102,10 @@ def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...]) -> Array:
     for element in reversed(elements[:-1]):  # earlier window positions win ties
         result = jnp.where(element == peak, element, result)
     return result
+
+
+PHASE_POOLS = {"train": "maximum of strided slices (elementwise-select backward)", "infer": "lax.reduce_window"}
+"""Which max-pool implementation each phase runs (recorded in the adapter's settings)."""
 
 
 positions_table = functools.lru_cache(maxsize=32)(sinusoidal_table)
@@ -234,13 +241,15 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "dense": lambda layer, in_shape, rngs: _activated(
         nnx.Linear(in_shape[-1], layer.units, use_bias=layer.use_bias, rngs=rngs), layer.activation),
     "conv2d": _conv,
-    "maxpool2d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1, 2))),
+    "maxpool2d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1, 2),
+                                                           key is not None)),
     "flatten": _stateless(lambda layer, x, key: x.reshape(x.shape[0], -1)),
     "dropout": _stateless(lambda layer, x, key: dropout(x, layer.rate, key)),
     "activation": _stateless(lambda layer, x, key: activate(layer.name, x)),
     "embedding": lambda layer, in_shape, rngs: Native(nnx.Embed(layer.vocab_size, layer.dim, rngs=rngs), _call),
     "conv1d": _conv,
-    "maxpool1d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1,))),
+    "maxpool1d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1,),
+                                                           key is not None)),
     "global_maxpool1d": _stateless(lambda layer, x, key: x.max(axis=1)),
     "global_avgpool1d": _stateless(lambda layer, x, key: x.mean(axis=1)),
     "lstm": lambda layer, in_shape, rngs: Native(StackedLstm(layer, in_shape[-1]), _call),
@@ -253,6 +262,8 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
 
 STOCHASTIC = frozenset({"dropout", "transformer_encoder"})
 """Layer kinds that draw dropout masks: only they get a (per-layer) key in training."""
+PHASED = frozenset({"maxpool2d", "maxpool1d"})
+"""Kinds with an equal-valued training path: they get a key in training (None in inference) to tell phases apart."""
 
 
 def build_layer(layer: L.Layer, in_shape: Shape, rngs: nnx.Rngs) -> Native:
@@ -269,12 +280,12 @@ class NeutralModel(nnx.Module):
         built = [build_layer(layer, shape, rngs) for layer, shape in zip(spec.layers, shapes, strict=True)]
         self.layers = nnx.List([native.module for native in built])
         self.applies = tuple(native.apply for native in built)
-        self.stochastic = tuple(layer.kind in STOCHASTIC for layer in spec.layers)
+        self.keyed = tuple(layer.kind in STOCHASTIC | PHASED for layer in spec.layers)
 
     def __call__(self, x: Array, key: Key = None) -> Array:
-        """Outputs for a batch; dropout is on only when a key is given."""
-        for i, (module, apply, stochastic) in enumerate(zip(self.layers, self.applies, self.stochastic, strict=True)):
-            random = key is not None and stochastic
+        """Outputs for a batch; a key is given exactly in training: dropout is on, pools take their training path."""
+        for i, (module, apply, keyed) in enumerate(zip(self.layers, self.applies, self.keyed, strict=True)):
+            random = key is not None and keyed
             x = apply(module, x, jax.random.fold_in(key, i) if random else None)
         return x
 
