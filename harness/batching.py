@@ -28,3 +28,9 @@ def padded_chunks(n_samples: int, batch_size: int) -> Iterator[tuple[np.ndarray,
         if real < batch_size:
             idx = np.concatenate([idx, np.zeros(batch_size - real, dtype=idx.dtype)])
         yield idx, real
+
+
+def steady_rows(n_train: int, n_test: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the fixed training batch and inference batch that steady-state timing repeats (the first
+    `batch_size` rows of each split, wrapped when a split is smaller)."""
+    return np.arange(batch_size) % n_train, np.arange(batch_size) % n_test

@@ -12,7 +12,7 @@ import numpy as np
 from backends.base import Adapter, Unsupported
 from common.stats import percentiles_ms, summarize
 from harness import metrics
-from harness.batching import effective_batch_size, epoch_batches, padded_chunks
+from harness.batching import effective_batch_size, epoch_batches, padded_chunks, steady_rows
 from harness.selftest import judge_trials, require_clock
 from harness.timing import TrialPlan, latencies, throughput_trials, timed_call
 from suites.data.dataset import Dataset
@@ -98,11 +98,11 @@ def steady_state(adapter: Adapter, data: Dataset, batch_size: int, plan: TrialPl
                  latency_batch_sizes: tuple[int, ...], on_phase: Phase = _no_phase) -> dict[str, Any]:
     """Train and inference throughput on one device-resident fixed batch, and single-call latencies."""
     bs = effective_batch_size(batch_size, len(data.x_train))
-    idx = np.arange(bs) % len(data.x_train)
+    idx, infer_idx = steady_rows(len(data.x_train), len(data.x_test), bs)
     train_batch = adapter.put(data.x_train[idx], data.y_train[idx])
     train = throughput_trials(adapter, lambda: adapter.train_step(train_batch), bs, plan, on_phase, "train",
                               adapter.to_numpy)
-    infer_x = adapter.put(data.x_test[np.arange(bs) % len(data.x_test)])
+    infer_x = adapter.put(data.x_test[infer_idx])
     infer = throughput_trials(adapter, lambda: adapter.predict(infer_x), bs, plan, on_phase, "infer",
                               adapter.to_numpy)
     clock = {what: judge_trials(r["trial_s"], r["fetch_after_s"], r["steps_per_trial"])

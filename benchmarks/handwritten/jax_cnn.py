@@ -1,7 +1,8 @@
-"""Hand-written JAX / Flax NNX training loop of mnist_cnn, as a user would write it without the suite.
+"""Hand-written JAX / Flax NNX loops of mnist_cnn (training step and inference), as a user would write them.
 
-Standalone: imports nothing from suites/, harness/ or backends/. Prints one JSON line.
-The step is a jax.jit pure function over the nnx.split parameter state, with params and optimizer state donated.
+Standalone: imports nothing from suites/, harness/ or backends/. Reads the batch from --data (an .npz of NHWC
+images, as benchmarks/overhead.py writes the suite's own timed rows). Prints one JSON line. The step is a jax.jit
+pure function over the nnx.split parameter state, params and optimizer state donated; inference a jitted forward.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
-BATCH = 128
 WARMUP = 10
 
 
@@ -54,20 +56,40 @@ class CNN(nnx.Module):
         return self.fc2(nnx.relu(self.fc1(x)))
 
 
+def rates(fn: Callable[[], object], trials: int, steps: int, batch: int) -> list[float]:
+    out = None
+    for _ in range(WARMUP):
+        out = fn()
+    jax.block_until_ready(out)
+    result = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = fn()
+        jax.block_until_ready(out)
+        result.append(steps * batch / (time.perf_counter() - start))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help=".npz with x_train, y_train, x_test (NHWC float32)")
     parser.add_argument("--trials", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--pool", choices=sorted(POOLS), default="window",
-                        help="window: nnx.max_pool (idiomatic, default); slices: strided-slice max (as the suite)")
+    parser.add_argument("--train-pool", choices=sorted(POOLS), default="slices",
+                        help="slices: strided-slice max (the suite's training path); window: nnx.max_pool")
+    parser.add_argument("--infer-pool", choices=sorted(POOLS), default="window",
+                        help="window: nnx.max_pool (idiomatic, the suite's inference path); slices")
     args = parser.parse_args()
 
-    graphdef, params = nnx.split(CNN(nnx.Rngs(0), args.pool))
+    data = np.load(args.data)
+    x, x_test = jnp.asarray(data["x_train"]), jnp.asarray(data["x_test"])
+    y = jnp.asarray(data["y_train"].astype(np.int32))
+    batch = int(x.shape[0])
+    graphdef, params = nnx.split(CNN(nnx.Rngs(0), args.train_pool))
+    infer_graphdef, _ = nnx.split(CNN(nnx.Rngs(0), args.infer_pool))
     tx = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-8)
-    opt_state = tx.init(params)
-    kx, ky = jax.random.split(jax.random.key(0))
-    x = jax.random.normal(kx, (BATCH, 28, 28, 1), jnp.float32)
-    y = jax.random.randint(ky, (BATCH,), 0, 10, jnp.int32)
+    state = {"params": params, "opt": tx.init(params)}
 
     def loss_fn(params: nnx.State, x: jax.Array, y: jax.Array) -> jax.Array:
         logits = nnx.merge(graphdef, params)(x)
@@ -80,20 +102,21 @@ def main() -> None:
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    loss = None
-    for _ in range(WARMUP):
-        params, opt_state, loss = step(params, opt_state, x, y)
-    jax.block_until_ready((params, opt_state, loss))
-    rates = []
-    for _ in range(args.trials):
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            params, opt_state, loss = step(params, opt_state, x, y)
-        jax.block_until_ready((params, opt_state, loss))
-        rates.append(args.steps * BATCH / (time.perf_counter() - start))
-    print(json.dumps({"framework": "jax", "samples_per_s": rates, "median": statistics.median(rates),
-                      "batch_size": BATCH, "steps": args.steps, "trials": args.trials,
-                      "pool": args.pool, "version": jax.__version__, "backend": jax.default_backend()}))
+    @jax.jit
+    def forward(params: nnx.State, x: jax.Array) -> jax.Array:
+        return nnx.merge(infer_graphdef, params)(x)
+
+    def train_once() -> jax.Array:
+        state["params"], state["opt"], loss = step(state["params"], state["opt"], x, y)
+        return loss
+
+    train = rates(train_once, args.trials, args.steps, batch)
+    infer = rates(lambda: forward(state["params"], x_test), args.trials, args.steps * 3, batch)
+    print(json.dumps({"framework": "jax", "train": {"samples_per_s": train, "median": statistics.median(train)},
+                      "infer": {"samples_per_s": infer, "median": statistics.median(infer)},
+                      "batch_size": batch, "steps": args.steps, "trials": args.trials,
+                      "train_pool": args.train_pool, "infer_pool": args.infer_pool,
+                      "version": jax.__version__, "backend": jax.default_backend()}))
 
 
 if __name__ == "__main__":
