@@ -83,7 +83,7 @@ def adam_step(weights: Weights, grads: Weights, state: AdamState, spec: Optimize
 
 def train(model: ModelSpec, task: TaskSpec, weights: Weights, batches: list[tuple[np.ndarray, np.ndarray]],
           optimizer: OptimizerSpec) -> tuple[list[float], Weights]:
-    """The loss at each step (before its update) of plain SGD or Adam over the batches, and the float64 weights after."""
+    """The loss at each step (before its update) of plain SGD or Adam over the batches, and the weights after."""
     current, state, losses = to_float64(weights), None, []
     for x, y in batches:
         value, grads = loss_and_grad(model, task, current, x, y)
