@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.env import REPO
-from harness.zygote import die_with_parent
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (so no cell outlives its runner)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
 
 ISOLATIONS = ("fork", "spawn")
 

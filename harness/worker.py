@@ -121,9 +121,17 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: list[str]) -> int:
-    from harness.zygote import preimport
+def preimport(backend: str) -> None:
+    """Import the harness and the backend's adapter (and what its first build would import lazily): what a zygote
+    holds before it forks, and what a spawned cell imports before its baseline."""
+    from harness.env import git_state
 
+    git_state()  # cached before the fork: every cell records the code the zygote imported
+    if get_backend(backend).installed:
+        load_adapter_class(backend).preload()
+
+
+def main(argv: list[str]) -> int:
     cell = Cell.from_dict(json.loads(Path(argv[0]).read_text()))
     preimport(cell.backend)  # what a zygote imports, so the baseline is the same process in both isolations
     write_json(Path(argv[1]), run(cell, Baseline(rss_bytes(), forked=False)))

@@ -15,34 +15,13 @@ Run as `python -m harness.zygote BACKEND`.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sys
 import traceback
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent exits (so no cell outlives its runner)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def preimport(backend: str) -> None:
-    """Import the harness and the backend's adapter (and what its first build would import lazily)."""
-    import harness.worker  # noqa: F401
-    from backends.registry import get_backend, load_adapter_class
-    from harness.env import git_state
-
-    git_state()  # cached before the fork: every cell records the code the zygote imported
-    if get_backend(backend).installed:
-        load_adapter_class(backend).preload()
+from harness.launch import die_with_parent
 
 
 def _child(request: dict[str, Any], baseline_bytes: int, runs: list[tuple[int, int]]) -> None:
@@ -71,6 +50,8 @@ def _send(message: dict[str, Any]) -> None:
 
 def serve(backend: str) -> None:
     die_with_parent()
+    from harness.worker import preimport
+
     preimport(backend)
     from harness.monitors.host_memory import resident_file_runs, rss_bytes
 

@@ -94,7 +94,8 @@ def main() -> None:
     print(json.dumps({"framework": "torch", "train": {"samples_per_s": train, "median": statistics.median(train)},
                       "infer": {"samples_per_s": infer, "median": statistics.median(infer)},
                       "batch_size": batch, "steps": args.steps, "trials": args.trials, "optimizer_impl": impl,
-                      "layout": args.layout, "input_strides": list(x.stride()), "threads": torch.get_num_threads(), "version": torch.__version__}))
+                      "layout": args.layout, "input_strides": list(x.stride()),
+                      "threads": torch.get_num_threads(), "version": torch.__version__}))
 
 
 if __name__ == "__main__":
