@@ -115,13 +115,16 @@ def environment(run: dict[str, Any], records: list[dict[str, Any]], palette: Pal
             "intra": threads.get("intra_op_effective", threads.get("intra_op")),
             "inter": threads.get("inter_op_effective", threads.get("inter_op")),
         }
-    peak = next((dig(r, "efficiency", "peak_method") for r in records if dig(r, "efficiency", "peak_method")), None)
-    peak_flops = next((dig(r, "efficiency", "peak_flops_per_s") for r in records
-                       if dig(r, "efficiency", "peak_flops_per_s")), None)
+    peaks: dict[tuple[str, str], str] = {}  # one shared MFU denominator per (device, precision)
+    for r in records:
+        flops, method = dig(r, "efficiency", "peak_flops_per_s"), dig(r, "efficiency", "peak_method")
+        where = (str(dig(r, "device_info", "device") or "?"), str(_cell(r).get("precision") or "fp32"))
+        if flops and method and where not in peaks:
+            peaks[where] = f"{where[0]}/{where[1]}: {flops / 1e9:,.0f} GFLOP/s ({method})"
     config = run.get("config") or {}
     return {"machine": machine, "packages": {k: v for k, v in packages.items() if v},
             "missing": sorted(k for k, v in packages.items() if not v), "backends": per_backend,
-            "peak": f"{peak_flops / 1e9:,.0f} GFLOP/s ({peak})" if peak and peak_flops else None,
+            "peak": "; ".join(peaks[k] for k in sorted(peaks)) or None,
             "isolation": config.get("isolation"), "timeout_s": config.get("timeout_s"),
             "memory_gib": f"{machine['memory_bytes'] / 2**30:.1f} GiB" if machine.get("memory_bytes") else "–"}
 
