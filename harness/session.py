@@ -58,36 +58,42 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
             progress: Progress | None = None, isolation: str = "fork", repeats: int = 1) -> list[dict[str, Any]]:
     """Run every process the run does not have yet; each record is committed as soon as its process ends.
 
-    A cell runs in `repeats` fresh processes; process k's record replaces the cell's (same key, 'repeat': k) and
-    carries all k processes in 'repeats', so readers that take one record per key see the pooled figures.
+    A cell runs in `repeats` fresh processes, interleaved: pass k runs process k of every cell before any cell's
+    process k + 1, so a cell's processes lie a whole pass apart and a spell of a slow machine (seconds to a minute on
+    a shared VM) reaches one of them, not all: the median over processes sets it aside. Process k's record replaces
+    the cell's (same key, 'repeat': k) and carries all k processes in 'repeats', so readers that take one record per
+    key see the pooled figures; a cell whose process fails runs no further ones.
     isolation 'fork': each cell is a fresh process forked from its backend's pre-imported zygote (the zygotes are
     started together, before any cell, so their imports never overlap a measurement); 'spawn': a new interpreter.
     """
     have = {r["key"]: r for r in store.records(run_id)}
     todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
+    done_procs = {c.key: list(d.get("repeats") or [process_summary(d, 1)]) if d else [] for c, d in todo}
     limit = memory_limit_mb * BYTES_PER_MIB if memory_limit_mb else None
     pool = ZygotePool() if isolation == "fork" else None
-    records = []
+    latest: dict[str, dict[str, Any]] = {}
+    stopped: set[str] = set()
     try:
         if pool:
             pool.start(list(dict.fromkeys(c.backend for c, _ in todo)))
-        for cell, done in todo:
-            if progress:
-                progress(cell, None)
-            previous = list(done.get("repeats") or [process_summary(done, 1)]) if done else []
-            record: dict[str, Any] = {}
-            for k in range(len(previous) + 1, repeats + 1):
+        for k in range(1, repeats + 1):
+            for cell, _ in todo:
+                previous = done_procs[cell.key]
+                if cell.key in stopped or len(previous) >= k:
+                    continue
+                if progress:
+                    progress(cell, None)
                 record = run_cell(cell, timeout_s, limit, pool)
                 if repeats > 1:
                     record = merge_repeat(record, previous, k)
-                    previous = record["repeats"]
+                    done_procs[cell.key] = record["repeats"]
                 store.add_record(run_id, record)
+                latest[cell.key] = record
                 if record.get("status") != status.OK:
-                    break
-            records.append(record)
-            if progress:
-                progress(cell, record)
+                    stopped.add(cell.key)
+                if progress and (k == repeats or cell.key in stopped):
+                    progress(cell, record)
     finally:
         if pool:
             pool.close()
-    return records
+    return [latest[c.key] for c, _ in todo if c.key in latest]

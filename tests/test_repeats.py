@@ -116,3 +116,27 @@ def test_compare_uses_process_medians_with_a_hierarchical_interval() -> None:
     assert ratio == pytest.approx(1.1) and low < 1.0 < high
     pooled = ratio_ci(recs[1]["timing"]["train"]["raw"][:5], recs[0]["timing"]["train"]["raw"][:5])
     assert pooled[1] > 1.0  # one process each: within-process noise alone calls it significant
+
+
+def test_processes_are_interleaved_across_cells_and_a_failed_cell_stops(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass k runs process k of every cell: a cell's processes lie a pass apart, so one slow spell of the machine
+    reaches one of them, not all three."""
+    order: list[str] = []
+
+    def run_cell(cell: Cell, *args: Any) -> dict[str, Any]:
+        order.append(cell.workload)
+        return _record(cell, 100.0, ok=not (cell.workload == "text_cnn" and order.count("text_cnn") == 2))
+
+    monkeypatch.setattr(session, "run_cell", run_cell)
+    seen: list[tuple[str, bool]] = []
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.create_run("t", {}, {})
+    cells = [Cell(w, "torch", "eager") for w in ("mnist_mlp", "text_cnn", "tfidf_mlp")]
+    records = session.execute(store, run_id, cells, 60, progress=lambda c, r: seen.append((c.workload, r is None)),
+                              isolation="spawn", repeats=3)
+    assert order == ["mnist_mlp", "text_cnn", "tfidf_mlp", "mnist_mlp", "text_cnn", "tfidf_mlp", "mnist_mlp",
+                     "tfidf_mlp"]
+    assert [r["status"] for r in records] == ["ok", "failed", "ok"] and [r["repeat"] for r in records] == [3, 2, 3]
+    finished = [w for w, started in seen if not started]
+    assert finished == ["text_cnn", "mnist_mlp", "tfidf_mlp"]  # each cell reported done once, when it is
