@@ -5,8 +5,12 @@ night is judged against the baseline: the last N runs that were not themselves r
 enters it), counted from the latest accepted run of that cell. baseline = their median; noise = the largest CV
 of their values (between processes) and of their raw trials (within one), never the night being judged. A change is
 a regression when log(current / baseline) is worse than max(log(1 + floor), K × noise) — ratios are symmetric in log
-space, so a noisy cell's wide threshold still catches a 10× slow-down — and, where raw trials exist, when a
-Mann-Whitney U test against the baseline runs' trials says the two differ (p < 0.05). A regression stays reported,
+space, so a noisy cell's wide threshold still catches a 10× slow-down — and when a Mann-Whitney U test says the two
+differ (p < 0.05): at the level of fresh processes where a cell ran in several (tonight's process medians against
+the baseline runs', whose spread also enters the noise), else on raw trials. Trials inside one process share its
+state (where its threads landed, a slow spell of the VM), so a test on them is over-confident: measured, unchanged
+code on an idle VM had processes of one cell at two levels 12 % apart, and the trial-level test called a night whose
+median process sat at the low one significant (p < 0.001). A regression stays reported,
 "ongoing since" its first night, until the value comes back (a one-night spike clears the next night) or someone
 accepts a new baseline (`nightly --accept`). Improvements join the baseline as they come.
 """
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from common.stats import cv
-from reports.compare import raw_trials, significance
+from reports.compare import process_trials, raw_trials, significance
 from reports.flat import flatten
 from reports.metrics import Metric, watched
 
@@ -46,9 +50,11 @@ def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
 
 
 def judge(watch: Metric, current: float, history: Sequence[float], trials_now: Sequence[float],
-          trials_prev: Sequence[float], prior_noise: float = 0.0) -> dict[str, Any]:
-    """One night's verdict against baseline values `history` and baseline trials `trials_prev` (their noise only,
-    or `prior_noise`, the relative noise of the baseline before the last accepted one, when that is larger)."""
+          trials_prev: Sequence[float], prior_noise: float = 0.0, procs_now: Sequence[float] = (),
+          procs_prev: Sequence[float] = ()) -> dict[str, Any]:
+    """One night's verdict against baseline values `history`, baseline trials `trials_prev` and, for cells run in
+    several processes, process medians `procs_now` / `procs_prev` (their noise only, or `prior_noise`, the relative
+    noise of the baseline before the last accepted one, when that is larger)."""
     if watch.floor is None:
         raise ValueError(f"metric {watch.field!r} is not watched: give it a floor in reports/metrics.py")
     baseline = float(np.median(history))
@@ -61,13 +67,16 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         change = (current - baseline) / baseline if baseline else 0.0
         # In log space, where a ratio's noise lives: log-threshold = max(log(1 + floor), K × noise), so "4 × 16 %
         # noise" means "beyond ×/÷ e^0.64 ≈ 1.9" and a noisy cell still catches a 10× slow-down.
-        log_threshold = max(math.log1p(watch.floor), K_NOISE * max(noise(history, [trials_prev]), prior_noise))
+        log_threshold = max(math.log1p(watch.floor),
+                            K_NOISE * max(noise(history, [trials_prev, procs_prev]), prior_noise))
         log_ratio = math.log(current / baseline) if baseline > 0 and current > 0 else 0.0
         slower, faster = log_ratio < -log_threshold, log_ratio > log_threshold
         worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
         threshold = math.expm1(log_threshold)
         regress_at = math.expm1(-log_threshold) if watch.higher_is_better else threshold
-    p_value = significance(trials_now, trials_prev) if trials_now and trials_prev else None
+    by_process = len(procs_now) >= 3 and len(procs_prev) >= 3
+    p_value = (significance(procs_now, procs_prev) if by_process else
+               significance(trials_now, trials_prev) if trials_now and trials_prev else None)
     if p_value is not None and p_value >= ALPHA:
         worse = better = False
     verdict = "regression" if worse else "improvement" if better else "ok"
@@ -75,26 +84,33 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         verdict = "baseline"  # one earlier run says nothing about how much this cell moves between processes
     return {"metric": watch.field, "current": current, "baseline": baseline, "change_rel": change,
             "threshold_rel": threshold, "regress_at": regress_at, "verdict": verdict, "p_value": p_value,
-            "history_n": len(history)}
+            "p_level": "process" if by_process else "trial" if p_value is not None else None, "history_n": len(history)}
 
 
 def _pooled(trials: Sequence[Sequence[float]], runs: Sequence[int]) -> list[float]:
-    """The raw trials of the newest TRIAL_RUNS of `runs`, pooled."""
+    """The raw trials (or process medians) of the newest TRIAL_RUNS of `runs`, pooled."""
     return [t for j in runs[-TRIAL_RUNS:] for t in trials[j]]
 
 
+def process_medians(record: Mapping[str, Any], path: tuple[str, ...] | None) -> list[float]:
+    """The median of each process's raw trials at `path` for a cell run in several processes; [] for one."""
+    return [float(np.median(g)) for g in process_trials(dict(record), path)]
+
+
 def replay(watch: Metric, values: Sequence[float], trials: Sequence[Sequence[float]], window: int = WINDOW,
-           restart: int = 0) -> list[dict[str, Any]]:
-    """Every night's verdict over one cell metric's values (oldest first); the baseline starts again at index
-    `restart` (an accepted run), keeping the earlier baseline's relative noise. A regression carries `since`, the
-    index of its first night."""
+           restart: int = 0, procs: Sequence[Sequence[float]] | None = None) -> list[dict[str, Any]]:
+    """Every night's verdict over one cell metric's values (oldest first), with each night's raw trials and process
+    medians (`procs`, [] for a night run in one process); the baseline starts again at index `restart` (an accepted
+    run), keeping the earlier baseline's relative noise. A regression carries `since`, the index of its first
+    night."""
+    procs = procs if procs is not None else [[] for _ in values]
     good: list[int] = []
     prior_noise = 0.0
     since: int | None = None
     out: list[dict[str, Any]] = []
     for i, value in enumerate(values):
         if i == restart and good:  # ratios' noise is scale-free: it outlives the level it was measured at
-            prior_noise = noise([values[j] for j in good[-window:]], [_pooled(trials, good)])
+            prior_noise = noise([values[j] for j in good[-window:]], [_pooled(trials, good), _pooled(procs, good)])
             good, since = [], None
         base = good[-window:]
         if not base:
@@ -102,7 +118,8 @@ def replay(watch: Metric, values: Sequence[float], trials: Sequence[Sequence[flo
                         "threshold_rel": None, "verdict": "new", "p_value": None, "history_n": 0})
             good.append(i)
             continue
-        found = judge(watch, value, [values[j] for j in base], trials[i], _pooled(trials, base), prior_noise)
+        found = judge(watch, value, [values[j] for j in base], trials[i], _pooled(trials, base), prior_noise,
+                      procs[i], _pooled(procs, base))
         if found["verdict"] == "regression":
             since = i if since is None else since
             found["since"] = since
@@ -171,7 +188,7 @@ def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[
                 continue
             restart = next((n for n, (i, _, _) in enumerate(points) if i >= start), len(points))
             nights = replay(watch, [v for _, _, v in points], [raw_trials(c, watch.raw) for _, c, _ in points],
-                            window, restart)
+                            window, restart, [process_medians(c, watch.raw) for _, c, _ in points])
             found = {"key": key, **nights[-1]}
             if "since" in found:
                 found.update(_where(infos[points[found.pop("since")][0]]))

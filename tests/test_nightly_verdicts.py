@@ -136,3 +136,24 @@ def test_change_points_name_the_first_night_of_a_step():
     values = [float(np.median(n["train"])) for n in CELLS[STEP_CELL]]
     [found] = change_points(values[:12] + [v * 0.7 for v in values[12:]], min_magnitude=0.1)
     assert found["index"] == 12 and found["change_rel"] == pytest.approx(-0.3, abs=0.05) and found["p_value"] < 1e-3
+
+
+def test_significance_is_judged_on_processes_where_a_cell_ran_in_several():
+    """Measured shape (mnist_mlp torch inference, unchanged code, idle VM): processes land at one of two levels 12 %
+    apart; a night whose median process sits at the low one is not a regression. All three processes 30 % down is."""
+    from reports.metrics import watched
+    from reports.regressions import judge
+
+    [train] = [m for m in watched() if m.field == "train_samples_per_s"]
+    base = [668.0, 671.0, 675.0, 676.0, 667.0, 669.0]
+    trials = [v * f for v in base for f in (0.99, 1.0, 1.01)]
+    low_night = [593.0, 671.0, 576.0]
+    found = judge(train, 593.0, [671.0, 669.0], [v * f for v in low_night for f in (0.99, 1.0, 1.01)], trials,
+                  procs_now=low_night, procs_prev=base)
+    assert found["verdict"] == "ok" and found["p_level"] == "process" and found["p_value"] > 0.05
+    trial_level = judge(train, 593.0, [671.0, 669.0], [v * f for v in low_night for f in (0.99, 1.0, 1.01)], trials)
+    assert trial_level["p_level"] == "trial" and trial_level["p_value"] < 0.05  # what the old test called it
+    stepped = [v * 0.7 for v in (670.0, 668.0, 672.0)]
+    found = judge(train, stepped[0], [671.0, 669.0], [v * f for v in stepped for f in (0.99, 1.0, 1.01)], trials,
+                  procs_now=stepped, procs_prev=base)
+    assert found["verdict"] == "regression" and found["p_value"] < 0.05
