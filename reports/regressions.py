@@ -29,6 +29,10 @@ from reports.flat import flatten
 from reports.metrics import Metric, watched
 
 K_NOISE = 4.0
+K_PROCESS = 3.0
+"""Noise multiples a change must exceed: 4 on one process's trials; 3 where the cell ran in several processes and a
+process-level Mann-Whitney test also has to agree (replayed on 8 recorded nightlies, tests/test_nightly_recorded.py:
+A/A flags nothing and a halving is caught in every cell on its first night)."""
 MIN_HISTORY = 2
 """Comparable earlier runs a cell needs before it can regress: with fewer, its between-run noise is unknown."""
 ALPHA = 0.05
@@ -49,6 +53,20 @@ def noise(history: Sequence[float], trials: Sequence[Sequence[float]]) -> float:
     return max([cv(t) for t in trials if len(t) > 1] + [cv(history)], default=0.0)
 
 
+MEDIAN_SE = 1.2533
+"""sqrt(pi / 2): the standard error of a median of n normal values is about 1.2533 × sd / sqrt(n)."""
+
+
+def baseline_noise(history: Sequence[float], trials: Sequence[float], procs: Sequence[float],
+                   n_now: int) -> float:
+    """Relative noise of the value judged tonight. A cell run in n_now >= 3 processes: max of the history's CV and
+    the spread its baseline's process medians give a median of n_now of them (the figure judged is one); trial
+    spread inside a process is in those medians already. Otherwise `noise` of the history and pooled trials."""
+    if n_now >= 3 and len(procs) >= 3:
+        return max(cv(history), cv(procs) * MEDIAN_SE / math.sqrt(n_now))
+    return noise(history, [trials])
+
+
 def judge(watch: Metric, current: float, history: Sequence[float], trials_now: Sequence[float],
           trials_prev: Sequence[float], prior_noise: float = 0.0, procs_now: Sequence[float] = (),
           procs_prev: Sequence[float] = ()) -> dict[str, Any]:
@@ -67,8 +85,9 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         change = (current - baseline) / baseline if baseline else 0.0
         # In log space, where a ratio's noise lives: log-threshold = max(log(1 + floor), K × noise), so "4 × 16 %
         # noise" means "beyond ×/÷ e^0.64 ≈ 1.9" and a noisy cell still catches a 10× slow-down.
-        log_threshold = max(math.log1p(watch.floor),
-                            K_NOISE * max(noise(history, [trials_prev, procs_prev]), prior_noise))
+        k_noise = K_PROCESS if len(procs_now) >= 3 and len(procs_prev) >= 3 else K_NOISE
+        log_threshold = max(math.log1p(watch.floor), k_noise * max(
+            baseline_noise(history, trials_prev, procs_prev, len(procs_now)), prior_noise))
         log_ratio = math.log(current / baseline) if baseline > 0 and current > 0 else 0.0
         slower, faster = log_ratio < -log_threshold, log_ratio > log_threshold
         worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
@@ -110,7 +129,8 @@ def replay(watch: Metric, values: Sequence[float], trials: Sequence[Sequence[flo
     out: list[dict[str, Any]] = []
     for i, value in enumerate(values):
         if i == restart and good:  # ratios' noise is scale-free: it outlives the level it was measured at
-            prior_noise = noise([values[j] for j in good[-window:]], [_pooled(trials, good), _pooled(procs, good)])
+            prior_noise = baseline_noise([values[j] for j in good[-window:]], _pooled(trials, good),
+                                         _pooled(procs, good), len(procs[i]))
             good, since = [], None
         base = good[-window:]
         if not base:
