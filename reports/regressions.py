@@ -76,6 +76,7 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
     if watch.floor is None:
         raise ValueError(f"metric {watch.field!r} is not watched: give it a floor in reports/metrics.py")
     baseline = float(np.median(history))
+    by_process = len(procs_now) >= 3 and len(procs_prev) >= 3
     if watch.absolute:
         change, threshold = current - baseline, max(watch.floor, K_NOISE * float(np.std(history)))
         worse = change < -threshold if watch.higher_is_better else change > threshold
@@ -85,7 +86,7 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         change = (current - baseline) / baseline if baseline else 0.0
         # In log space, where a ratio's noise lives: log-threshold = max(log(1 + floor), K × noise), so "4 × 16 %
         # noise" means "beyond ×/÷ e^0.64 ≈ 1.9" and a noisy cell still catches a 10× slow-down.
-        k_noise = K_PROCESS if len(procs_now) >= 3 and len(procs_prev) >= 3 else K_NOISE
+        k_noise = K_PROCESS if by_process else K_NOISE
         log_threshold = max(math.log1p(watch.floor), k_noise * max(
             baseline_noise(history, trials_prev, procs_prev, len(procs_now)), prior_noise))
         log_ratio = math.log(current / baseline) if baseline > 0 and current > 0 else 0.0
@@ -93,7 +94,6 @@ def judge(watch: Metric, current: float, history: Sequence[float], trials_now: S
         worse, better = (slower, faster) if watch.higher_is_better else (faster, slower)
         threshold = math.expm1(log_threshold)
         regress_at = math.expm1(-log_threshold) if watch.higher_is_better else threshold
-    by_process = len(procs_now) >= 3 and len(procs_prev) >= 3
     p_value = (significance(procs_now, procs_prev) if by_process else
                significance(trials_now, trials_prev) if trials_now and trials_prev else None)
     if p_value is not None and p_value >= ALPHA:

@@ -20,21 +20,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reports.flat import flatten  # noqa: E402
+from reports.flat import dig, flatten  # noqa: E402
 from reports.metrics import watched  # noqa: E402
 from store.database import Store  # noqa: E402
 
 KEEP = (("timing", "train", "median"), ("timing", "infer", "median"), ("timing", "latency_ms", "1", "p50"),
         ("memory", "host_peak_bytes"), ("quality", "accuracy"), ("quality", "r2"))
 """The record paths of the watched values (reports/flat.py)."""
-RAW = (("timing", "train", "raw"), ("timing", "infer", "raw"), ("timing", "latency_ms", "1", "raw_ms"))
-"""The raw-trial paths (reports/metrics.py), kept per process."""
-
-
-def _get(node: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+RAW = tuple(dict.fromkeys(m.raw for m in watched() if m.raw))
+"""The watched metrics' raw-trial paths (reports/metrics.py), kept per process."""
 
 
 def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -46,7 +40,7 @@ def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 def expand(record: dict[str, Any]) -> dict[str, Any]:
     """A reduced record with its pooled raw lists rebuilt from its processes' (as harness.session pools them)."""
     for path in RAW:
-        groups = [_get(p, path) for p in record.get("repeats", [])]
+        groups = [dig(p, *path) for p in record.get("repeats", [])]
         if groups and all(groups):
             _put(record, path, [v for g in groups for v in g])
     return record
@@ -56,21 +50,21 @@ def reduce(record: dict[str, Any]) -> dict[str, Any]:
     """The record with only KEEP's values and each process's RAW trials (plus key, status and cell)."""
     out: dict[str, Any] = {k: record[k] for k in ("key", "status", "cell") if k in record}
     for path in KEEP:
-        if _get(record, path) is not None:
-            _put(out, path, _get(record, path))
+        if dig(record, *path) is not None:
+            _put(out, path, dig(record, *path))
     repeats = []
     for proc in record.get("repeats") or []:
         kept: dict[str, Any] = {"repeat": proc["repeat"], "status": proc["status"]}
         for path in RAW:
-            if _get(proc, path) is not None:
-                _put(kept, path, [float(f"{v:.4g}") for v in _get(proc, path)])
+            if dig(proc, *path) is not None:
+                _put(kept, path, [float(f"{v:.4g}") for v in dig(proc, *path)])
         repeats.append(kept)
     if repeats:
         out["repeats"] = repeats
     for path in RAW:
-        pooled, rebuilt = _get(record, path), _get(expand(copy.deepcopy(out)), path)
-        if pooled is not None and rebuilt is not None and (
-                len(pooled) != len(rebuilt) or any(abs(a - b) > 1e-3 * abs(a) for a, b in zip(pooled, rebuilt))):
+        pooled, rebuilt = dig(record, *path), dig(expand(copy.deepcopy(out)), *path)
+        if pooled is not None and rebuilt is not None and (len(pooled) != len(rebuilt) or any(
+                abs(a - b) > 1e-3 * abs(a) for a, b in zip(pooled, rebuilt, strict=True))):
             raise ValueError(f"{record['key']}: {'.'.join(path)} is not the processes' trials pooled")
     for metric in watched():
         before, after = flatten(record).get(metric.field), flatten(out).get(metric.field)
