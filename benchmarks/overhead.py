@@ -32,16 +32,22 @@ LOW, HIGH = 0.95, 1.05
 VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "torch": {"hand": (), "hand_nchw": ("--layout", "nchw")},
     "tensorflow": {"hand": ()},
-    "jax": {"hand": (), "hand_window": ("--train-pool", "window", "--infer-pool", "window")},
+    "jax": {"hand": (), "hand_window": ("--train-pool", "window", "--infer-pool", "window"),
+            "hand_maximum": ("--train-pool", "maximum")},
 }
 """Hand-written loops per framework: "hand" runs the suite's kernels and layout (gated); the others are idioms a user
 might write instead, reported for information: torch with the images in a fresh NCHW tensor (torchvision's layout;
 the suite's 1-channel NHWC data permuted has channels_last strides, so torch runs its convs channels_last), JAX with
-nnx.max_pool in training too."""
+nnx.max_pool in training too, or with a jnp.maximum chain of strided slices (ties split the gradient; about 1.6x
+slower to train than the suite's stop-gradient + jnp.where formulation)."""
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """Both sides' environment: the hand-written loops run under the same pinned glibc malloc as the suite's cells
+    (harness.allocator), so the ratio measures the harness, not the allocator's state."""
+    from harness.allocator import malloc_env
+
+    return {**os.environ, **malloc_env(os.environ), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def write_rows(path: Path) -> dict[str, Any]:

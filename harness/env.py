@@ -15,6 +15,7 @@ import psutil
 
 from backends.registry import all_backends
 from common.machine import REPO, cpu_model
+from harness.allocator import allocator_settings, malloc_env
 
 BASE_PACKAGES = ("numpy", "scipy", "scikit-learn", "nvidia-ml-py")
 """Distributions every record keeps the version of, besides each backend's VERSIONED ones."""
@@ -64,6 +65,7 @@ def machine_key(info: dict[str, Any] | None = None) -> str:
 
 
 def provenance() -> dict[str, Any]:
-    """Everything about where and with what a record was produced."""
+    """Everything about where and with what a record was produced (the allocator its cell processes run with)."""
     info = machine()
-    return {"machine": info, "machine_key": machine_key(info), "packages": package_versions(), **git_state()}
+    return {"machine": info, "machine_key": machine_key(info), "packages": package_versions(),
+            "allocator": allocator_settings({**os.environ, **malloc_env(os.environ)}), **git_state()}

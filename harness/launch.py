@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.allocator import malloc_env
 from harness.env import REPO
 
 PR_SET_PDEATHSIG = 1
@@ -29,9 +30,10 @@ ISOLATIONS = ("fork", "spawn")
 
 
 def child_env() -> dict[str, str]:
-    """The environment of a cell or parity process: the repository first on PYTHONPATH, the user's path kept."""
+    """The environment of a cell or parity process: the repository first on PYTHONPATH, the user's path kept, and
+    glibc malloc pinned to its steady state (harness.allocator) unless the user set the thresholds."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {**os.environ, **malloc_env(os.environ), "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def start_module(module: str, args: list[str], err: Path, **popen: Any) -> subprocess.Popen[bytes]:

@@ -97,6 +97,21 @@ def fairness(workloads: list[str], by_workload: dict[str, list[dict[str, Any]]],
             "design": design, "same": same}
 
 
+def describe_allocator(alloc: dict[str, Any] | None) -> str:
+    """One line: libc and malloc thresholds the cell processes ran with ("–" for records older than the field)."""
+    if not alloc:
+        return "–"
+    if alloc.get("mmap_threshold_bytes") is None and alloc.get("trim_threshold_bytes") is None:
+        text = f"{alloc.get('libc') or 'libc'} malloc, dynamic thresholds (not pinned)"
+    else:
+        mib = {k: f"{alloc[k] / 2**20:g} MiB" if alloc.get(k) is not None else "dynamic"
+               for k in ("mmap_threshold_bytes", "trim_threshold_bytes")}
+        pinned = " (the suite's pinned steady state)" if alloc.get("pinned") else ""
+        text = (f"{alloc.get('libc') or 'libc'} malloc, mmap threshold {mib['mmap_threshold_bytes']}, "
+                f"trim threshold {mib['trim_threshold_bytes']}{pinned}")
+    return text + (f", LD_PRELOAD {alloc['ld_preload']}" if alloc.get("ld_preload") else "")
+
+
 def environment(run: dict[str, Any], records: list[dict[str, Any]], palette: Palette) -> dict[str, Any]:
     """Machine, packages, each backend's version, device and threads, the MFU peak, the run's isolation."""
     prov = run.get("provenance") or {}
@@ -122,7 +137,9 @@ def environment(run: dict[str, Any], records: list[dict[str, Any]], palette: Pal
         if flops and method and where not in peaks:
             peaks[where] = f"{where[0]}/{where[1]}: {flops / 1e9:,.0f} GFLOP/s ({method})"
     config = run.get("config") or {}
-    return {"machine": machine, "packages": {k: v for k, v in packages.items() if v},
+    alloc = prov.get("allocator") or next((r["allocator"] for r in records if r.get("allocator")), None)
+    return {"machine": machine, "allocator": describe_allocator(alloc),
+            "packages": {k: v for k, v in packages.items() if v},
             "missing": sorted(k for k, v in packages.items() if not v), "backends": per_backend,
             "peak": "; ".join(peaks[k] for k in sorted(peaks)) or None,
             "isolation": config.get("isolation"), "timeout_s": config.get("timeout_s"),

@@ -80,6 +80,7 @@ def test_records_carry_provenance_and_fairness_settings(smoke_db):
     for record in store.records(store.latest_run_id()):
         assert record["spec_hash"] and record["git_sha"] is not None
         assert record["machine"]["cpu_logical"] >= 1 and record["packages"]["numpy"]
+        assert record["allocator"]["pinned"], record["allocator"]  # the cell process ran with pinned glibc malloc
         settings = record["settings"]
         for key in ("threads", "mode", "precision", "layout", "compiled", "xla"):
             assert key in settings, (record["key"], key)

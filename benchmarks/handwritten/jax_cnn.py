@@ -31,14 +31,31 @@ def window_max_pool(x: jax.Array) -> jax.Array:
     return nnx.max_pool(x, (2, 2), strides=(2, 2))
 
 
-def slice_max_pool(x: jax.Array) -> jax.Array:
-    """2x2/2 max pool (VALID, floor) as the max of four strided slices: elementwise ops forward and backward."""
+def _quarters(x: jax.Array) -> list[jax.Array]:
+    """The four 2x2/2 window positions (VALID, floor) as strided slices, in row-major window order."""
     h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
     x = x[:, :h, :w]
-    return jnp.maximum(jnp.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2]), jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]))
+    return [x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]]
 
 
-POOLS = {"window": window_max_pool, "slices": slice_max_pool}
+def maximum_max_pool(x: jax.Array) -> jax.Array:
+    """2x2/2 max pool as a jnp.maximum chain of the slices; its gradient splits ties and costs more selects."""
+    a, b, c, d = _quarters(x)
+    return jnp.maximum(jnp.maximum(a, b), jnp.maximum(c, d))
+
+
+def select_max_pool(x: jax.Array) -> jax.Array:
+    """2x2/2 max pool as the suite trains it: the slices' maximum, stop-gradient, and a jnp.where chain that sends
+    the gradient to the first maximum in window order (reduce_window's values and gradient)."""
+    parts = _quarters(x)
+    peak = jax.lax.stop_gradient(jnp.maximum(jnp.maximum(parts[0], parts[1]), jnp.maximum(parts[2], parts[3])))
+    out = parts[-1]
+    for part in reversed(parts[:-1]):
+        out = jnp.where(part == peak, part, out)
+    return out
+
+
+POOLS = {"window": window_max_pool, "select": select_max_pool, "maximum": maximum_max_pool}
 
 
 class CNN(nnx.Module):
@@ -76,10 +93,10 @@ def main() -> None:
     parser.add_argument("--data", required=True, help=".npz with x_train, y_train, x_test (NHWC float32)")
     parser.add_argument("--trials", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--train-pool", choices=sorted(POOLS), default="slices",
-                        help="slices: strided-slice max (the suite's training path); window: nnx.max_pool")
+    parser.add_argument("--train-pool", choices=sorted(POOLS), default="select",
+                        help="select: the suite's training path; window: nnx.max_pool; maximum: jnp.maximum chain")
     parser.add_argument("--infer-pool", choices=sorted(POOLS), default="window",
-                        help="window: nnx.max_pool (idiomatic, the suite's inference path); slices")
+                        help="window: nnx.max_pool (idiomatic, the suite's inference path); select; maximum")
     args = parser.parse_args()
 
     data = np.load(args.data)
