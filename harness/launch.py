@@ -168,6 +168,11 @@ class ZygotePool:
         for backend in backends:
             self._zygotes[backend].wait_ready()
 
+    def restart(self, backends: list[str]) -> None:
+        """Fresh zygotes for `backends` (the old ones closed), so later cells share no parent with earlier ones."""
+        self.close()
+        self.start(backends)
+
     def get(self, backend: str, wait: bool = True) -> Zygote:
         zygote = self._zygotes.get(backend)
         if zygote is None or not zygote.alive:

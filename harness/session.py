@@ -22,7 +22,8 @@ def process_summary(record: dict[str, Any], repeat: int) -> dict[str, Any]:
     kept = {part: {k: timing[part].get(k) for k in ("median", "cv", "ci_low", "ci_high", "raw")}
             for part in ("train", "infer") if isinstance(timing.get(part), dict)}
     kept["latency_ms"] = {lbs: dict(v) for lbs, v in (timing.get("latency_ms") or {}).items()}
-    return {"repeat": repeat, "status": record.get("status"), "wall_s": record.get("wall_s"), "timing": kept}
+    return {"repeat": repeat, "status": record.get("status"), "wall_s": record.get("wall_s"),
+            "parent_pid": record.get("parent_pid"), "timing": kept}
 
 
 def merge_repeat(record: dict[str, Any], previous: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
@@ -64,7 +65,10 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     the cell's (same key, 'repeat': k) and carries all k processes in 'repeats', so readers that take one record per
     key see the pooled figures; a cell whose process fails runs no further ones.
     isolation 'fork': each cell is a fresh process forked from its backend's pre-imported zygote (the zygotes are
-    started together, before any cell, so their imports never overlap a measurement); 'spawn': a new interpreter.
+    started together, before any cell, so their imports never overlap a measurement), and every pass has its own
+    zygotes: processes forked from one parent shared its state and landed at one level together (A/A: all three
+    text_transformer JAX training processes of one night at 0.55x, the other nights at 1.0x), so the processes a
+    cell's verdict treats as independent now have different parents; 'spawn': a new interpreter.
     """
     have = {r["key"]: r for r in store.records(run_id)}
     todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
@@ -77,6 +81,9 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
         if pool:
             pool.start(list(dict.fromkeys(c.backend for c, _ in todo)))
         for k in range(1, repeats + 1):
+            if pool and k > 1:
+                pool.restart(list(dict.fromkeys(c.backend for c, _ in todo
+                                                if c.key not in stopped and len(done_procs[c.key]) < k)))
             for cell, _ in todo:
                 previous = done_procs[cell.key]
                 if cell.key in stopped or len(previous) >= k:

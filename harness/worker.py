@@ -37,7 +37,8 @@ def base_record(cell: Cell) -> dict[str, Any]:
     return {"schema_version": RECORD_SCHEMA, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
             "task": task.to_dict(),
-            "trial_plan": dataclasses.asdict(cell.plan), "started_at": now_iso(), "pid": os.getpid(), **provenance()}
+            "trial_plan": dataclasses.asdict(cell.plan), "started_at": now_iso(), "pid": os.getpid(),
+            "parent_pid": os.getppid(), **provenance()}
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

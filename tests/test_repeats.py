@@ -140,3 +140,13 @@ def test_processes_are_interleaved_across_cells_and_a_failed_cell_stops(tmp_path
     assert [r["status"] for r in records] == ["ok", "failed", "ok"] and [r["repeat"] for r in records] == [3, 2, 3]
     finished = [w for w, started in seen if not started]
     assert finished == ["text_cnn", "mnist_mlp", "tfidf_mlp"]  # each cell reported done once, when it is
+
+
+def test_each_pass_forks_from_its_own_zygote(tmp_path: Path) -> None:
+    """Real cells: the two processes of a repeated cell come from different parents (no shared zygote state)."""
+    store, cell = Store(tmp_path / "r.sqlite"), Cell("linear_regression", "torch", "eager")
+    run_id = store.create_run("t", {}, {})
+    (rec,) = session.execute(store, run_id, [cell], 300, isolation="fork", repeats=2)
+    assert rec["status"] == "ok", rec.get("error")
+    parents = [p["parent_pid"] for p in rec["repeats"]]
+    assert None not in parents and parents[0] != parents[1], parents
