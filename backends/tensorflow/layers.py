@@ -1,7 +1,7 @@
 """Native Keras 3 layers built from the neutral layer specs, and the model that chains them.
 
 LAYER_BUILDERS maps each neutral layer kind to a function (layer, in_shape, options) → the Keras layers (usually one)
-that compute it; weights.py finds a layer's variables in them.
+that compute it; weights.py finds a layer's variables in them. The token layers (ViT) live in token_layers.py.
 
 Every layer gets its dtype policy explicitly (float32, or mixed_bfloat16: float32 variables, bfloat16 compute): Keras 3
 gives a layer built without `dtype` the process-global policy, so sub-layers do not inherit their parent's.
@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from backends.base import for_kind  # noqa: E402
 from backends.tensorflow import NAME  # noqa: E402
+from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, tokens  # noqa: E402
 from suites import layers as L  # noqa: E402
 from suites.layers import Shape  # noqa: E402
 from suites.reference import sinusoidal_table  # noqa: E402
@@ -37,11 +38,13 @@ def dtype_policy(precision: str) -> Policy:
 
 
 def activation(name: str | None) -> Callable[[Any], Any] | None:
-    """The Keras activation for a neutral name; gelu is the exact erf form."""
+    """The Keras activation for a neutral name; gelu is the exact erf form, gelu_tanh the tanh approximation."""
     if name is None:
         return None
     if name == "gelu":
         return lambda x: keras.activations.gelu(x, approximate=False)
+    if name == "gelu_tanh":
+        return lambda x: keras.activations.gelu(x, approximate=True)
     return {"relu": keras.activations.relu, "tanh": keras.activations.tanh,
             "sigmoid": keras.activations.sigmoid}[name]
 
@@ -197,6 +200,10 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "layernorm": lambda layer, in_shape, o: [keras.layers.LayerNormalization(epsilon=layer.eps, dtype=o.dtype)],
     "positional_encoding": lambda layer, in_shape, o: [PositionalEncoding(layer, in_shape[-1], dtype=o.dtype)],
     "transformer_encoder": lambda layer, in_shape, o: [TransformerEncoder(layer, dtype=o.dtype)],
+    "tokens": lambda layer, in_shape, o: [tokens(in_shape, o.dtype)],
+    "class_token": lambda layer, in_shape, o: [ClassToken(in_shape[-1], dtype=o.dtype)],
+    "learned_positions": lambda layer, in_shape, o: [LearnedPositions(layer, in_shape[-1], dtype=o.dtype)],
+    "take_token": lambda layer, in_shape, o: [TakeToken(layer.index, dtype=o.dtype)],
 }
 """Neutral layer kind → (layer, in_shape, options) → the Keras layers that compute it."""
 

@@ -63,6 +63,8 @@ WEIGHT_MAPS: dict[str, Callable[[Any, list[Any]], Variables]] = {
     "lstm": _lstm,
     "layernorm": lambda layer, native: {"scale": native[0].gamma, "bias": native[0].beta},
     "transformer_encoder": _transformer,
+    "class_token": lambda layer, native: {"token": native[0].token},
+    "learned_positions": lambda layer, native: {"table": native[0].table},
 }
 """Parameterised layer kind → (layer, its Keras layers) → its variables by neutral local name."""
 
