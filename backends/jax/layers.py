@@ -8,7 +8,7 @@ explicit jax.random key (None = inference), so a training step stays a pure func
 LSTM: an own NNX module holding the fused neutral kernel (I, 4H), recurrent_kernel (H, 4H) and bias (4H) as
 nnx.Param, run with jax.lax.scan. Compared with nnx.LSTMCell (eight Linear maps per layer) this maps weights 1:1 and
 is faster: the input projection of all time steps is one matmul before the scan, and each step does one (N, H) @
-(H, 4H) matmul instead of four.
+(H, 4H) matmul instead of four. The token-sequence layers (tokens, class token, positions) live in token_layers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import contextvars
 import functools
 import itertools
-import math
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -27,9 +26,9 @@ from flax import nnx
 
 from backends.base import for_kind
 from backends.jax import NAME
+from backends.jax import token_layers as T
 from suites import layers as L
 from suites.layers import Shape
-from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
 
 Array = jax.Array
@@ -51,13 +50,12 @@ def unrolled_scans() -> Iterator[None]:
         _scan_unroll.reset(token)
 
 
-def _gelu(x: Array) -> Array:
-    return jax.nn.gelu(x, approximate=False)
-
-
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "gelu": _gelu}
-"""The neutral activations; gelu is the exact (erf) form (jax.nn.gelu defaults to the tanh approximation)."""
+    "relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_tanh": functools.partial(jax.nn.gelu, approximate=True)}
+"""The neutral activations; gelu is the exact (erf) form (jax.nn.gelu defaults to the tanh approximation, which is
+gelu_tanh)."""
 
 
 def activation(name: str | None) -> Callable[[Array], Array] | None:
@@ -106,10 +104,6 @@ def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...], training: 
 
 PHASE_POOLS = {"train": "maximum of strided slices (elementwise-select backward)", "infer": "lax.reduce_window"}
 """Which max-pool implementation each phase runs (recorded in the adapter's settings)."""
-
-
-positions_table = functools.lru_cache(maxsize=32)(sinusoidal_table)
-"""suites.reference.sinusoidal_table (float32), cached per (length, dim): traced steps reuse the host table."""
 
 
 class LstmLayer(nnx.Module):
@@ -223,15 +217,6 @@ def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native
                                padding=layer.padding.upper(), rngs=rngs), layer.activation)
 
 
-def _positions(layer: L.PositionalEncoding, in_shape: Shape, rngs: nnx.Rngs) -> Native:
-    def apply(module: None, x: Array, key: Key) -> Array:
-        if layer.scale_input:
-            x = x * jnp.asarray(math.sqrt(x.shape[-1]), x.dtype)
-        return x + jnp.asarray(positions_table(x.shape[1], x.shape[2]), x.dtype)  # bf16 stays bf16
-
-    return Native(None, apply)
-
-
 def _stateless(apply: Callable[[L.Layer, Array, Key], Array]) -> Callable[[L.Layer, Shape, nnx.Rngs], Native]:
     """The builder of a parameter-free layer from apply(layer, x, key)."""
     return lambda layer, in_shape, rngs: Native(None, lambda module, x, key: apply(layer, x, key))
@@ -255,8 +240,13 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "lstm": lambda layer, in_shape, rngs: Native(StackedLstm(layer, in_shape[-1]), _call),
     "layernorm": lambda layer, in_shape, rngs: Native(
         nnx.LayerNorm(in_shape[-1], epsilon=layer.eps, use_fast_variance=False, rngs=rngs), _call),
-    "positional_encoding": _positions,
+    "positional_encoding": _stateless(lambda layer, x, key: T.sinusoidal_positions(layer, x)),
     "transformer_encoder": lambda layer, in_shape, rngs: Native(EncoderLayer(layer, rngs), lambda m, x, key: m(x, key)),
+    "tokens": _stateless(lambda layer, x, key: T.tokens(x)),
+    "class_token": lambda layer, in_shape, rngs: Native(T.ClassTokenLayer(in_shape[-1]), _call),
+    "learned_positions": lambda layer, in_shape, rngs: Native(T.LearnedPositionsLayer(layer.max_len, in_shape[-1]),
+                                                               _call),
+    "take_token": _stateless(lambda layer, x, key: T.take_token(x, layer.index)),
 }
 """Neutral layer kind → (layer, in_shape, rngs) → Native(module owning its parameters or None, apply)."""
 

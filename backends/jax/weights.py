@@ -30,6 +30,8 @@ WEIGHT_MAPS: dict[str, dict[str, str]] = {
     "lstm": SAME_NAMES,  # layers.StackedLstm: l<k>.kernel / recurrent_kernel / bias, fused gates i, f, g, o
     "layernorm": SAME_NAMES,  # nnx.LayerNorm scale, bias
     "transformer_encoder": SAME_NAMES,  # nnx.MultiHeadAttention query/key/value/out (E, heads, hd) like Keras
+    "class_token": SAME_NAMES,  # token_layers.ClassTokenLayer token (D,)
+    "learned_positions": SAME_NAMES,  # token_layers.LearnedPositionsLayer table (max_len, D)
 }
 """Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently;
 a kind without an entry keeps the neutral names (ParamIndex.of checks names and shapes)."""
