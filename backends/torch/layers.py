@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from backends.base import for_kind
 from backends.torch import NAME
@@ -32,12 +33,22 @@ EITHER_LAYOUT = LAYOUT_FREE | {"global_maxpool1d", "global_avgpool1d"}
 
 
 def activation(name: str | None) -> nn.Module | None:
-    """The torch module for a neutral activation name (gelu is the exact erf form); None for no activation."""
+    """The torch module for a neutral activation name (gelu exact erf, gelu_tanh the tanh form); None for none."""
     if name is None:
         return None
     if name == "gelu":
         return nn.GELU(approximate="none")
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")
     return {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[name]()
+
+
+class TanhGELU(nn.Module):
+    """GELU's tanh approximation for nn.TransformerEncoderLayer: deliberately not an nn.GELU, which the layer would
+    take for exact GELU (activation_relu_or_gelu = 2) and run erf on its inference fast path; this keeps it off."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x, approximate="tanh")
 
 
 class MoveChannels(nn.Module):
@@ -95,6 +106,40 @@ class SinusoidalPositions(nn.Module):
         return x + self.pe[: x.shape[1]]
 
 
+class ClassToken(nn.Module):
+    """Prepends the learned `token` (D,) to every (N, T, D) sequence: (N, T + 1, D)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        token = self.token.to(x.dtype).expand(x.shape[0], 1, -1)
+        return torch.cat([token, x], dim=1)
+
+
+class LearnedPositions(nn.Module):
+    """Adds the learned `table[:T]` (max_len, D) to an (N, T, D) sequence."""
+
+    def __init__(self, max_len: int, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(max_len, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.table[: x.shape[1]]
+
+
+class TakeToken(nn.Module):
+    """(N, T, D) → (N, D): the token at `index`."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]
+
+
 def _conv_padding(padding: str) -> str | int:
     return "same" if padding == "same" else 0
 
@@ -119,8 +164,9 @@ def _conv1d(layer: L.Conv1D, in_shape: Shape, first: bool) -> list[nn.Module]:
 
 
 def _transformer(layer: L.TransformerEncoder, in_shape: Shape, first: bool) -> list[nn.Module]:
+    act: str | nn.Module = TanhGELU() if layer.activation == "gelu_tanh" else layer.activation
     return [nn.TransformerEncoderLayer(layer.d_model, layer.num_heads, layer.ff_dim, dropout=layer.dropout,
-                                       activation=layer.activation, layer_norm_eps=layer.layer_norm_eps,
+                                       activation=act, layer_norm_eps=layer.layer_norm_eps,
                                        batch_first=True, norm_first=layer.norm_first)]
 
 
@@ -148,6 +194,10 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "layernorm": lambda layer, in_shape, first: [nn.LayerNorm(in_shape[-1], eps=layer.eps)],
     "positional_encoding": lambda layer, in_shape, first: [SinusoidalPositions(layer, in_shape[-1])],
     "transformer_encoder": _transformer,
+    "tokens": lambda layer, in_shape, first: [nn.Flatten(1, 2)],
+    "class_token": lambda layer, in_shape, first: [ClassToken(in_shape[-1])],
+    "learned_positions": lambda layer, in_shape, first: [LearnedPositions(layer.max_len, in_shape[-1])],
+    "take_token": lambda layer, in_shape, first: [TakeToken(layer.index)],
 }
 """Neutral layer kind → (layer, in_shape, channels_first) → its torch modules (the owner of its weights first)."""
 

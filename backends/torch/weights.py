@@ -120,7 +120,8 @@ WEIGHT_MAPS: dict[str, WeightMap] = {
 Dense (in, out) ⇄ (out, in), LSTM with torch's second bias frozen at zero, attention q/k/v stacked)."""
 
 NEUTRAL_LAYOUT = WeightMap(lambda layer, p, rows: dict(p), lambda layer, n, rows: dict(n))
-"""A module whose parameters carry the neutral local names and shapes needs no entry."""
+"""A module whose parameters carry the neutral local names and shapes needs no entry (ClassToken's `token` (D,),
+LearnedPositions' `table` (max_len, D))."""
 
 
 def weight_map(layer: L.Layer, owner: nn.Module, in_shape: tuple[int, ...]) -> WeightMap:
