@@ -19,11 +19,13 @@ from suites.primitives.base import LAYER_TYPES, Primitive
 from suites.primitives.checks import ACTIVATIONS, PADDINGS, Shape
 from suites.primitives.core import Activation, Conv1D, Conv2D, Dense, Dropout, Flatten, MaxPool1D, MaxPool2D
 from suites.primitives.sequence import LSTM, Embedding, GlobalAveragePool1D, GlobalMaxPool1D
+from suites.primitives.tokens import ClassToken, LearnedPositions, TakeToken, Tokens
 
 __all__ = [
-    "ACTIVATIONS", "LAYER_KINDS", "LAYER_TYPES", "LSTM", "PADDINGS", "Activation", "Conv1D", "Conv2D", "Dense",
-    "Dropout", "Embedding", "Flatten", "GlobalAveragePool1D", "GlobalMaxPool1D", "Layer", "LayerNorm", "MaxPool1D",
-    "MaxPool2D", "PositionalEncoding", "Primitive", "Shape", "TransformerEncoder",
+    "ACTIVATIONS", "LAYER_KINDS", "LAYER_TYPES", "LSTM", "PADDINGS", "Activation", "ClassToken", "Conv1D", "Conv2D",
+    "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePool1D", "GlobalMaxPool1D", "Layer", "LayerNorm",
+    "LearnedPositions", "MaxPool1D", "MaxPool2D", "PositionalEncoding", "Primitive", "Shape", "TakeToken", "Tokens",
+    "TransformerEncoder",
 ]
 
 for _module in pkgutil.iter_modules(primitives.__path__):  # every family module registers its layers

@@ -6,6 +6,7 @@ Names are "<layer index>.<parameter>". Layouts follow Keras (channels-last):
   Embedding  embeddings (vocab, dim)
   LSTM       l<k>.kernel (in, 4H), l<k>.recurrent_kernel (H, 4H), l<k>.bias (4H,); gate blocks i, f, g, o
   LayerNorm  scale (D,), bias (D,)
+  ClassToken token (D,)                                 LearnedPositions  table (max_len, D)
   TransformerEncoder  attn.{query,key,value}.kernel (D, heads, head_dim), attn.{query,key,value}.bias (heads, head_dim),
              attn.out.kernel (heads, head_dim, D), attn.out.bias (D,), norm1/norm2.{scale,bias} (D,),
              ff1.kernel (D, F), ff1.bias (F,), ff2.kernel (F, D), ff2.bias (D,)
@@ -67,6 +68,8 @@ def _init_one(rng: np.random.Generator, local: str, shape: Shape) -> np.ndarray:
         return np.zeros(shape, np.float32)
     if leaf == "scale":
         return np.ones(shape, np.float32)
+    if leaf in ("token", "table"):
+        return rng.normal(0.0, 0.02, size=shape).astype(np.float32)  # ViT / GPT-2: N(0, 0.02)
     if leaf == "embeddings":
         return rng.uniform(-0.05, 0.05, size=shape).astype(np.float32)
     if leaf == "recurrent_kernel":

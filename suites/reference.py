@@ -25,9 +25,11 @@ from suites.layers import (
     Embedding,
     Layer,
     LayerNorm,
+    LearnedPositions,
     MaxPool1D,
     MaxPool2D,
     PositionalEncoding,
+    TakeToken,
     TransformerEncoder,
 )
 from suites.params import Weights
@@ -37,7 +39,7 @@ Array = onp.ndarray
 
 
 def activate(name: str | None, x: Array) -> Array:
-    """relu, tanh, sigmoid or exact (erf) gelu; None is the identity."""
+    """relu, tanh, sigmoid, exact (erf) gelu or its tanh approximation; None is the identity."""
     if name is None:
         return x
     if name == "relu":
@@ -48,6 +50,8 @@ def activate(name: str | None, x: Array) -> Array:
         return 1.0 / (1.0 + np.exp(-x))
     if name == "gelu":
         return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    if name == "gelu_tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -200,6 +204,23 @@ def _positional(layer: PositionalEncoding, w: Weights, x: Array) -> Array:
     return x + sinusoidal_table(x.shape[1], x.shape[2])
 
 
+def _tokens(layer: Layer, w: Weights, x: Array) -> Array:
+    return x.reshape(x.shape[0], x.shape[1] * x.shape[2], x.shape[3])
+
+
+def _class_token(layer: Layer, w: Weights, x: Array) -> Array:
+    token = w["token"][None, None, :] + np.zeros((x.shape[0], 1, x.shape[2]))  # autograd: no leading-axis broadcast_to
+    return np.concatenate([token, x], axis=1)
+
+
+def _learned_positions(layer: LearnedPositions, w: Weights, x: Array) -> Array:
+    return x + w["table"][: x.shape[1]]
+
+
+def _take_token(layer: TakeToken, w: Weights, x: Array) -> Array:
+    return x[:, layer.index]
+
+
 REFERENCE: dict[str, Callable[..., Array]] = {
     "dense": _dense,
     "conv2d": _conv2d,
@@ -216,6 +237,10 @@ REFERENCE: dict[str, Callable[..., Array]] = {
     "layernorm": _layernorm_layer,
     "positional_encoding": _positional,
     "transformer_encoder": _transformer,
+    "tokens": _tokens,
+    "class_token": _class_token,
+    "learned_positions": _learned_positions,
+    "take_token": _take_token,
 }
 """Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py)."""
 

@@ -39,7 +39,8 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
     ModelSpec("flatten_input", (3, 4, 2), (L.Flatten(), L.Dense(3))),
     ModelSpec("dropout", (7,), (L.Dense(6, "relu"), L.Dropout(0.5), L.Dense(3))),
     ModelSpec("activation", (6, 6, 2), (L.Conv2D(3, 3), L.Activation("relu"), L.Activation("tanh"),
-                                        L.Activation("gelu"), L.Activation("sigmoid"), L.Flatten(), L.Dense(3))),
+                                        L.Activation("gelu"), L.Activation("sigmoid"), L.Activation("gelu_tanh"),
+                                        L.Flatten(), L.Dense(3))),
     ModelSpec("embedding", (7,), (L.Embedding(30, 6), L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"),
     ModelSpec("embedding_flatten", (5,), (L.Embedding(11, 4), L.Flatten(), L.Dense(3)), input_dtype="int32"),
     ModelSpec("conv1d", (12, 4), (L.Conv1D(8, 3, padding="same", activation="relu"), L.Conv1D(6, 2, stride=2),
@@ -59,6 +60,16 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.Embedding(30, 8), L.TransformerEncoder(8, 2, 16, dropout=0.2, activation="gelu", norm_first=True,
                                                  layer_norm_eps=1e-6),
         L.TransformerEncoder(8, 4, 12), L.GlobalMaxPool1D(), L.Dense(3)), input_dtype="int32"),
+    ModelSpec("tokens", (4, 6, 2), (L.Conv2D(3, 2, stride=2), L.Tokens(), L.LayerNorm(), L.Dense(4), L.Flatten(),
+                                    L.Dense(3))),
+    ModelSpec("tokens_input", (3, 2, 4), (L.Tokens(), L.Dense(5), L.GlobalMaxPool1D(), L.Dense(3))),
+    ModelSpec("class_token", (5, 4), (L.Dense(6), L.ClassToken(), L.LearnedPositions(8), L.TakeToken(0),
+                                      L.Dense(3))),
+    ModelSpec("learned_positions", (7,), (
+        L.Embedding(20, 6), L.LearnedPositions(9),
+        L.TransformerEncoder(6, 2, 8, dropout=0.1, activation="gelu_tanh", norm_first=True), L.TakeToken(2),
+        L.Dense(3)), input_dtype="int32"),
+    ModelSpec("take_token", (6, 5), (L.TakeToken(5), L.Dense(3))),
 )
 
 MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "VERSIONED", "ADAPTER"),

@@ -33,7 +33,7 @@ def test_parity_command_agrees_for_every_workload_and_pair():
     out = subprocess.run([sys.executable, "run_bench.py", "parity"], cwd=REPO, capture_output=True, text=True,
                          timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "48/48 comparisons agree" in out.stdout  # 8 workloads x (3 vs reference + 3 pairs)
+    assert "54/54 comparisons agree" in out.stdout  # 9 workloads x (3 vs reference + 3 pairs)
 
 
 def _fake_results(outputs, params, losses, weights, workload="linear_regression"):

@@ -44,6 +44,10 @@ TINY: dict[str, tuple[ModelSpec, TaskSpec]] = {
         L.TransformerEncoder(8, 2, 12, dropout=0.0, norm_first=True), L.GlobalAveragePool1D(), L.Dense(2)),
         input_dtype="int32"), REGRESS),
     "lstm last step": (ModelSpec("l", (4, 3), (L.LSTM(5), L.Dense(2))), CLASSIFY),
+    "patch tokens + class token + learned positions + take token": (ModelSpec("v", (4, 4, 1), (
+        L.Conv2D(6, 2, stride=2), L.Tokens(), L.ClassToken(), L.LearnedPositions(6),
+        L.TransformerEncoder(6, 2, 8, dropout=0.0, activation="gelu_tanh", norm_first=True), L.TakeToken(0),
+        L.Dense(3, "gelu_tanh"), L.Dense(2))), CLASSIFY),
 }
 
 

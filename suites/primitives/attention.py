@@ -75,8 +75,8 @@ class TransformerEncoder(Primitive):
         require(self.d_model % self.num_heads == 0, "TransformerEncoder", "num_heads",
                 f"a divisor of d_model={self.d_model}, got {self.num_heads}")
         require(0.0 <= self.dropout < 1.0, "TransformerEncoder", "dropout", f"in [0, 1), got {self.dropout!r}")
-        require(self.activation in ("relu", "gelu"), "TransformerEncoder", "activation",
-                f"'relu' or 'gelu', got {self.activation!r}")
+        require(self.activation in ("relu", "gelu", "gelu_tanh"), "TransformerEncoder", "activation",
+                f"'relu', 'gelu' or 'gelu_tanh', got {self.activation!r}")
         require(isinstance(self.layer_norm_eps, float) and self.layer_norm_eps > 0, "TransformerEncoder",
                 "layer_norm_eps", f"a positive float, got {self.layer_norm_eps!r}")
 

@@ -6,8 +6,9 @@ import math
 
 from suites.errors import SpecError
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
-"""Activations every backend implements; gelu is the exact (erf) form everywhere."""
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "gelu_tanh")
+"""Activations every backend implements; gelu is the exact (erf) form everywhere, gelu_tanh the tanh approximation
+0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's)."""
 
 PADDINGS = ("valid", "same")
 
