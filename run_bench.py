@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=text, description=text, parents=[common])
 
-    add("list", "suites, workloads, backends (installed or not) and modes")
+    listing = add("list", "suites, workloads, backends (installed or not) and modes")
+    listing.add_argument("--layers", action="store_true",
+                         help="instead: each neutral layer kind by backend (builds it or not), its reference and "
+                              "FLOP rule (imports each framework in a child process)")
 
     run = add("run", "train, evaluate and time every cell of a suite, one fresh process per cell")
     run.add_argument("--suite", default="smoke", help="suite name (suites/NAME.toml) or a .toml path (default smoke)")

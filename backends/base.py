@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
@@ -49,6 +50,18 @@ class Adapter(ABC):
     name: ClassVar[str]
     modes: ClassVar[tuple[str, ...]]
     default_mode: ClassVar[str]
+
+    @classmethod
+    def layer_kinds(cls) -> tuple[str, ...] | None:
+        """The neutral layer kinds this backend builds: the keys of LAYER_BUILDERS in the layers module beside the
+        adapter (every backend folder has one); None when the backend keeps no such table (its cells then find out)."""
+        package = cls.__module__.rsplit(".", 1)[0]
+        try:
+            module = importlib.import_module(f"{package}.layers")
+        except ModuleNotFoundError:
+            return None
+        builders = getattr(module, "LAYER_BUILDERS", None)
+        return tuple(builders) if isinstance(builders, Mapping) else None
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         self.mode = mode or self.default_mode

@@ -8,13 +8,14 @@ from typing import Any
 from backends.registry import all_backends, get_backend
 from commands.options import open_store
 from commands.progress import progress_reporter
-from harness import calibrate, status, suite_run
+from harness import calibrate, layer_probe, status, suite_run
 from harness import parity as parity_check
 from harness.env import git_state
 from harness.plan import Overrides
 from reports.console import make_console
 from reports.fairness import print_fairness
 from reports.flat import flatten
+from reports.layers_table import layers_table
 from reports.parity_table import parity_table
 from reports.table import print_table
 from store import Store
@@ -25,6 +26,9 @@ from suites.suite import load_suite, suite_names
 
 def cmd_list(args: argparse.Namespace) -> int:
     con = make_console()
+    if getattr(args, "layers", False):
+        con.print(layers_table(layer_probe.probe(list(all_backends()))))
+        return 0
     con.print("[bold]suites[/bold]")
     for name in suite_names():
         suite = load_suite(name)
