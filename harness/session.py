@@ -66,9 +66,8 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     key see the pooled figures; a cell whose process fails runs no further ones.
     isolation 'fork': each cell is a fresh process forked from its backend's pre-imported zygote (the zygotes are
     started together, before any cell, so their imports never overlap a measurement), and every pass has its own
-    zygotes: processes forked from one parent shared its state and landed at one level together (A/A: all three
-    text_transformer JAX training processes of one night at 0.55x, the other nights at 1.0x), so the processes a
-    cell's verdict treats as independent now have different parents; 'spawn': a new interpreter.
+    zygotes, so the processes a cell's verdict treats as independent share no parent (a few seconds per pass);
+    'spawn': a new interpreter.
     """
     have = {r["key"]: r for r in store.records(run_id)}
     todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
