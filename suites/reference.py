@@ -138,6 +138,9 @@ def _attention(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
     k = np.einsum("ntd,dhk->nhtk", x, w["attn.key.kernel"]) + w["attn.key.bias"][None, :, None, :]
     v = np.einsum("ntd,dhk->nhtk", x, w["attn.value.kernel"]) + w["attn.value.bias"][None, :, None, :]
     scores = np.einsum("nhtk,nhsk->nhts", q, k) / math.sqrt(layer.head_dim)
+    if layer.causal:  # key s > query t is masked out (exp(-inf) = 0)
+        t = x.shape[1]
+        scores = scores + onp.where(onp.triu(onp.ones((t, t), bool), k=1), -onp.inf, 0.0)
     scores = np.exp(scores - scores.max(-1, keepdims=True))
     probs = scores / scores.sum(-1, keepdims=True)
     ctx = np.einsum("nhts,nhsk->nhtk", probs, v)

@@ -70,6 +70,10 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.TransformerEncoder(6, 2, 8, dropout=0.1, activation="gelu_tanh", norm_first=True), L.TakeToken(2),
         L.Dense(3)), input_dtype="int32"),
     ModelSpec("take_token", (6, 5), (L.TakeToken(5), L.Dense(3))),
+    ModelSpec("transformer_causal", (6,), (
+        L.Embedding(20, 8), L.LearnedPositions(6),
+        L.TransformerEncoder(8, 2, 12, dropout=0.1, activation="gelu_tanh", norm_first=True, causal=True),
+        L.TransformerEncoder(8, 4, 12, causal=True), L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"),
 )
 
 MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "VERSIONED", "ADAPTER"),

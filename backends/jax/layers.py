@@ -164,6 +164,7 @@ class EncoderLayer(nnx.Module):
         self.rate = spec.dropout
         self.norm_first = spec.norm_first
         self.activation = spec.activation
+        self.causal = spec.causal
         # broadcast_dropout=False: an independent mask per batch element and head (flax defaults to a shared one)
         self.attn = nnx.MultiHeadAttention(spec.num_heads, d, d, d, dropout_rate=spec.dropout,
                                            broadcast_dropout=False, decode=False, keep_rngs=False, rngs=rngs)
@@ -179,7 +180,8 @@ class EncoderLayer(nnx.Module):
 
         def attention(h: Array) -> Array:
             rngs = nnx.Rngs(k_attn) if train else None
-            return dropout(self.attn(h, deterministic=not train, rngs=rngs), self.rate, k_res1)
+            mask = nnx.make_causal_mask(h[..., 0]) if self.causal else None  # (N, 1, T, T): key s <= query t
+            return dropout(self.attn(h, mask=mask, deterministic=not train, rngs=rngs), self.rate, k_res1)
 
         def feed_forward(h: Array) -> Array:
             inner = dropout(activate(self.activation, self.ff1(h)), self.rate, k_ff)

@@ -59,6 +59,7 @@ class PhiloxDropout(keras.layers.Layer):
     def __init__(self, rate: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rate = float(rate)
+        self.supports_masking = True  # as keras.layers.Dropout: a mask (MHA's causal one) passes through unchanged
         self.seed_generator = keras.random.SeedGenerator()  # drawn from keras.utils.set_random_seed's state
 
     def call(self, x: Any, training: Any = None) -> Any:
@@ -128,7 +129,8 @@ class TransformerEncoder(keras.layers.Layer):
         self.ff2.build((*shape[:-1], self.spec.ff_dim))
 
     def _attention(self, x: Any, training: Any) -> Any:
-        return self.drop_attn(self.attn(x, x, training=training), training=training)
+        attended = self.attn(x, x, training=training, use_causal_mask=self.spec.causal)
+        return self.drop_attn(attended, training=training)
 
     def _feed_forward(self, x: Any, training: Any) -> Any:
         hidden = self.drop_ff_inner(self.ff1(x), training=training)

@@ -163,11 +163,20 @@ def _conv1d(layer: L.Conv1D, in_shape: Shape, first: bool) -> list[nn.Module]:
                                 padding=_conv_padding(layer.padding)), layer.activation)
 
 
+class CausalEncoderLayer(nn.TransformerEncoderLayer):
+    """nn.TransformerEncoderLayer whose every call masks future keys (key s > query t): same parameters and names."""
+
+    def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
+                src_key_padding_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(src.shape[1], device=src.device, dtype=src.dtype)
+        return super().forward(src, src_mask=mask, is_causal=True)
+
+
 def _transformer(layer: L.TransformerEncoder, in_shape: Shape, first: bool) -> list[nn.Module]:
     act: str | nn.Module = TanhGELU() if layer.activation == "gelu_tanh" else layer.activation
-    return [nn.TransformerEncoderLayer(layer.d_model, layer.num_heads, layer.ff_dim, dropout=layer.dropout,
-                                       activation=act, layer_norm_eps=layer.layer_norm_eps,
-                                       batch_first=True, norm_first=layer.norm_first)]
+    cls = CausalEncoderLayer if layer.causal else nn.TransformerEncoderLayer
+    return [cls(layer.d_model, layer.num_heads, layer.ff_dim, dropout=layer.dropout, activation=act,
+                layer_norm_eps=layer.layer_norm_eps, batch_first=True, norm_first=layer.norm_first)]
 
 
 def _activation_layer(layer: L.Activation, in_shape: Shape, first: bool) -> list[nn.Module]:
