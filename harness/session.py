@@ -77,10 +77,8 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     latest: dict[str, dict[str, Any]] = {}
     stopped: set[str] = set()
     try:
-        if pool:
-            pool.start(list(dict.fromkeys(c.backend for c, _ in todo)))
         for k in range(1, repeats + 1):
-            if pool and k > 1:
+            if pool:  # this pass's own zygotes, for the backends it runs
                 pool.restart(list(dict.fromkeys(c.backend for c, _ in todo
                                                 if c.key not in stopped and len(done_procs[c.key]) < k)))
             for cell, _ in todo:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from suites.errors import SpecError
 from suites.primitives.base import Primitive
-from suites.primitives.checks import Shape, positive, rank, require
+from suites.primitives.checks import Shape, positive, rank, require, within_length
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,7 @@ class PositionalEncoding(Primitive):
         positive("PositionalEncoding", "max_len", self.max_len)
 
     def output_shape(self, shape: Shape) -> Shape:
-        rank("PositionalEncoding", shape, 2, "(T, D)")
-        if shape[0] > self.max_len:
-            raise SpecError(f"PositionalEncoding: sequence length {shape[0]} exceeds max_len {self.max_len}")
+        within_length("PositionalEncoding", shape, self.max_len)
         if shape[1] % 2:
             raise SpecError(f"PositionalEncoding: feature size {shape[1]} must be even")
         return shape

@@ -39,6 +39,13 @@ def rank(owner: str, shape: Shape, expected: int, what: str) -> None:
         raise SpecError(f"{owner}: expects {what} (rank {expected} per sample), got shape {shape}")
 
 
+def within_length(owner: str, shape: Shape, max_len: int) -> None:
+    """A per-sample (T, D) sequence no longer than `max_len`."""
+    rank(owner, shape, 2, "(T, D)")
+    if shape[0] > max_len:
+        raise SpecError(f"{owner}: sequence length {shape[0]} exceeds max_len {max_len}")
+
+
 def window_out(size: int, window: int, stride: int, padding: str) -> int:
     """Output length of a sliding window ('same' keeps ceil(size / stride))."""
     if padding == "same":

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from suites.errors import SpecError
 from suites.primitives.base import Primitive
-from suites.primitives.checks import Shape, positive, rank, require
+from suites.primitives.checks import Shape, positive, rank, require, within_length
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ class LearnedPositions(Primitive):
         positive("LearnedPositions", "max_len", self.max_len)
 
     def output_shape(self, shape: Shape) -> Shape:
-        rank("LearnedPositions", shape, 2, "(T, D)")
-        if shape[0] > self.max_len:
-            raise SpecError(f"LearnedPositions: sequence length {shape[0]} exceeds max_len {self.max_len}")
+        within_length("LearnedPositions", shape, self.max_len)
         return shape
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
