@@ -43,6 +43,12 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def _add_workload_file(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--workload-file", action="append", metavar="PATH",
+                        help="a .py file defining workload() -> suites.spec.Workload (repeatable): its workload is "
+                             f"added for this command, children included; without --workloads, {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="run_bench.py", description="Benchmark the same model in PyTorch, TensorFlow/Keras and JAX.",
                      epilog="Exit codes: 0 all cells ok or skipped; 1 a cell failed / parity mismatch; 2 bad input.")
@@ -78,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish an interrupted run (default: the latest), running only its missing cells")
     run.add_argument("--repeats", type=_positive_int,
                      help="fresh processes per cell, pooled between processes (default: the suite's)")
+    _add_workload_file(run, "the run is just the files' workloads, on the suite's budget and backends")
 
     parity = add("parity", "prove the backends build the same model: params, outputs, losses")
     parity.add_argument("--workloads", type=_csv, help="comma-separated workloads (default: all offline)")
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated precisions: fp32, bf16 (default fp32; bf16 is compared with the fp32 "
                              "references at measured bf16 tolerances)")
     parity.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (default auto)")
+    _add_workload_file(parity, "parity checks just the files' workloads")
 
     export = add("export", "write a run's flat records as JSON or CSV")
     export.add_argument("--format", choices=("json", "csv", "pytest-benchmark"), default="json",
@@ -110,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seconds per cell before it is killed (default: the suite's)")
     nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
     nightly.add_argument("--repeats", type=_positive_int, help="as for run (default: the suite's)")
+    _add_workload_file(nightly, "the nightly runs just the files' workloads (a configuration of its own)")
     nightly.add_argument("--accept", metavar="CELL|all",
                          help="run nothing: accept the latest nightly run as CELL's (or every cell's) new baseline")
     nightly.add_argument("--reason", metavar="TEXT", help="why the new baseline is right (required with --accept)")

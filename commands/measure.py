@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from backends.registry import all_backends, get_backend
-from commands.options import open_store
+from commands.options import open_store, workload_files
 from commands.progress import progress_reporter
 from harness import calibrate, layer_probe, status, suite_run
 from harness import parity as parity_check
@@ -20,7 +20,7 @@ from reports.parity_table import parity_table
 from reports.table import print_table
 from store import Store
 from suites.errors import UsageError
-from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
+from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names, workload_origin
 from suites.suite import load_suite, suite_names
 
 
@@ -46,13 +46,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, suite_run.RunPlan, list[dict[str, Any]]]:
-    """Plan (or resume) a run, execute its missing cells with a progress display, print the table and fairness."""
+    """Plan (or resume) a run, execute its missing cells with a progress display, print the table and fairness.
+    Without --workloads, a run given --workload-file runs just those files' workloads."""
     con = make_console()
+    mine = workload_files(args)  # checked before the store opens: bad input changes nothing
     store = open_store(args)
     if getattr(args, "resume", None):
         plan = suite_run.resumed_run(store, args.resume, args.timeout, args.isolation)
     else:
-        over = Overrides(getattr(args, "workloads", None), getattr(args, "backends", None),
+        over = Overrides(getattr(args, "workloads", None) or mine or None, getattr(args, "backends", None),
                          getattr(args, "modes", None), getattr(args, "precisions", None), getattr(args, "epochs", None),
                          getattr(args, "batch_size", None), getattr(args, "learning_rate", None),
                          getattr(args, "device", "auto"), getattr(args, "repeats", None))
@@ -90,8 +92,9 @@ def _parity_config(args: argparse.Namespace, names: list[str]) -> dict[str, Any]
 
 def cmd_parity(args: argparse.Namespace) -> int:
     con = make_console()
+    mine = workload_files(args)
     store = open_store(args)
-    workloads = list(args.workloads or OFFLINE_WORKLOADS)
+    workloads = list(args.workloads or mine or OFFLINE_WORKLOADS)
     for name in workloads:
         get_workload(name)
     names = list(args.backends or [b for b, info in all_backends().items() if info.installed])
@@ -106,6 +109,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
         return 1
     config = _parity_config(args, names)
     rows = parity_check.check(names, workloads, config["modes"], config["precisions"], config["device"])
+    origins = {name: workload_origin(name) for name in workloads}
+    for row in rows:  # which file (and which bytes of it) each row proves
+        row["workload_origin"] = origins.get(row.get("workload"))
     con.print(parity_table(rows))
     store.add_parity(rows, git_state()["git_sha"], {**config, "workloads": workloads})
     failed = [r for r in rows if not r["ok"]]

@@ -1,4 +1,4 @@
-"""Checks of command-line values that argparse cannot make: the database and output paths."""
+"""Checks of command-line values that argparse cannot make: the database, output paths and workload files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from store import Store
 from suites.errors import UsageError
+from suites.registry import add_workload_files
 
 
 def open_store(args: argparse.Namespace) -> Store:
@@ -22,3 +23,10 @@ def output_path(text: str, option: str) -> Path:
     if not path.parent.is_dir():
         raise UsageError(f"{option} {text!r}: folder {str(path.parent)!r} does not exist; create it first")
     return path
+
+
+def workload_files(args: argparse.Namespace) -> tuple[str, ...]:
+    """Add the workloads of every --workload-file to this invocation (cell and parity processes included); their
+    names, () without the option. UsageError/SpecError for a file that is missing, not .py or not a workload."""
+    paths = getattr(args, "workload_file", None) or []
+    return add_workload_files(paths) if paths else ()

@@ -24,7 +24,7 @@ from harness.monitors.host_memory import Baseline, HostMemorySampler, rss_bytes,
 from harness.protocol import Diverged, run_protocol
 from store import RECORD_SCHEMA
 from suites.data.registry import load_dataset
-from suites.registry import get_workload
+from suites.registry import get_workload, workload_origin
 from suites.spec import spec_hash
 
 TRACEBACK_LINES = 25
@@ -36,7 +36,7 @@ def base_record(cell: Cell) -> dict[str, Any]:
     task = cell.task()
     return {"schema_version": RECORD_SCHEMA, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
-            "task": task.to_dict(),
+            "task": task.to_dict(), "workload_origin": workload_origin(cell.workload),
             "trial_plan": dataclasses.asdict(cell.plan), "started_at": now_iso(), "pid": os.getpid(),
             "parent_pid": os.getppid(), **provenance()}
 
