@@ -120,7 +120,7 @@ def _checked_file(text: str) -> Path:
         raise UsageError(f"workload file {text!r} is a folder; give one .py file (name folders in "
                          f"${WORKLOADS_PATH_ENV})")
     if not path.exists():
-        raise UsageError(f"workload file {text!r} does not exist")
+        raise UsageError(f"workload file {text!r} does not exist" + ("" if str(path) == text else f" ({path})"))
     if os.pathsep in str(path):
         raise UsageError(f"workload file {text!r}: its path holds {os.pathsep!r}; move or rename it")
     if path.suffix != ".py":
