@@ -9,9 +9,11 @@ from typing import Any
 
 from commands.measure import run_suite
 from commands.options import open_store, output_path
+from commands.progress import progress_reporter
+from harness.suite_run import RunPlan, measure_again
 from reports.console import make_console
 from reports.html import render_report
-from reports.regressions import ACCEPT_ALL, history_series, verdicts
+from reports.regressions import ACCEPT_ALL, confirmed, history_series, to_confirm, verdicts
 from reports.table import print_verdicts
 from store import Store
 from suites.errors import UsageError
@@ -49,6 +51,20 @@ def accept_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def confirm(store: Store, plan: RunPlan, found: list[dict[str, Any]], again: list[str], quiet: bool
+            ) -> list[dict[str, Any]]:
+    """Measure the regressed cells `again` a second time, after the suite's confirm_delay_s, in fresh processes;
+    each new record replaces the cell's (so later nights' history holds it) and keeps the first pass's verdicts."""
+    con = make_console()
+    delay = plan.suite.confirm_delay_s
+    con.print(f"confirming {len(again)} regressed cell(s) in {plan.repeats} fresh process(es) each, after {delay:g} s: "
+              + ", ".join(again), markup=False, soft_wrap=True)
+    fields = {key: {"confirmation": {"delay_s": delay, "first_pass": [v for v in found if v["key"] == key]}}
+              for key in again}
+    with progress_reporter(con, quiet, len(again)) as report:
+        return measure_again(store, plan, fields, delay, report)
+
+
 def cmd_nightly(args: argparse.Namespace) -> int:
     """Exit 1 when any cell regressed against its own history (or is still regressed, until accepted)."""
     if args.accept is not None:
@@ -60,6 +76,11 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     info = store.run(plan.run_id) or {}
     found, series, earlier = judged(store, plan.run_id, info, records, args.history)
     con = make_console()
+    again = to_confirm(found) if plan.suite.confirm else []
+    if again:
+        records = confirm(store, plan, found, again, args.quiet)
+        second, series, earlier = judged(store, plan.run_id, info, records, args.history)
+        found = confirmed(found, second, again)
     print_verdicts(found, con, earlier, args.quiet)
     html_path = html_path or store.path.parent / f"nightly-{plan.run_id}.html"
     html_path.write_text(render_report(info, records, store.latest_parity(), found, series))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.stats import percentiles_ms, summarize_processes
@@ -56,7 +56,8 @@ def missing_repeats(done: dict[str, Any] | None, repeats: int) -> int:
 
 
 def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memory_limit_mb: int | None = None,
-            progress: Progress | None = None, isolation: str = "fork", repeats: int = 1) -> list[dict[str, Any]]:
+            progress: Progress | None = None, isolation: str = "fork", repeats: int = 1,
+            again: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Run every process the run does not have yet; each record is committed as soon as its process ends.
 
     A cell runs in `repeats` fresh processes, interleaved: pass k runs process k of every cell before any cell's
@@ -68,8 +69,11 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     started together, before any cell, so their imports never overlap a measurement), and every pass has its own
     zygotes, so the processes a cell's verdict treats as independent share no parent (a few seconds per pass);
     'spawn': a new interpreter.
+    `again`: cell key → fields for every record of a second measurement of that cell (a nightly's confirmation
+    pass): those cells run all `repeats` processes afresh, whatever the run has; each record carries the fields and
+    is stored once its last process ends (an interrupted second measurement leaves the first in place).
     """
-    have = {r["key"]: r for r in store.records(run_id)}
+    have = {} if again is not None else {r["key"]: r for r in store.records(run_id)}
     todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
     done_procs = {c.key: list(d.get("repeats") or [process_summary(d, 1)]) if d else [] for c, d in todo}
     limit = memory_limit_mb * BYTES_PER_MIB if memory_limit_mb else None
@@ -91,7 +95,10 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
                 if repeats > 1:
                     record = merge_repeat(record, previous, k)
                     done_procs[cell.key] = record["repeats"]
-                store.add_record(run_id, record)
+                if again is not None:
+                    record.update(again.get(cell.key, {}))
+                if again is None or k == repeats or record.get("status") != status.OK:
+                    store.add_record(run_id, record)  # a second measurement replaces the first only when whole
                 latest[cell.key] = record
                 if record.get("status") != status.OK:
                     stopped.add(cell.key)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,5 +71,17 @@ def run(store: Store, plan: RunPlan, progress: Progress | None = None) -> list[d
     ensure_peaks({(c.device, c.precision) for c in plan.cells})
     execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
             plan.repeats)
+    store.finish_run(plan.run_id)
+    return store.records(plan.run_id)
+
+
+def measure_again(store: Store, plan: RunPlan, fields: Mapping[str, Mapping[str, Any]], delay_s: float,
+                  progress: Progress | None = None) -> list[dict[str, Any]]:
+    """After `delay_s`, measure the cells named in `fields` again in fresh processes (the plan's repeats, new
+    zygotes); each new record replaces the cell's in the run and carries that cell's fields. All the run's records."""
+    time.sleep(delay_s)
+    cells = [c for c in plan.cells if c.key in fields]
+    execute(store, plan.run_id, cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
+            plan.repeats, again=fields)
     store.finish_run(plan.run_id)
     return store.records(plan.run_id)

@@ -12,10 +12,11 @@ from reports.flat import dig
 from reports.formats import SIG3, num, sci
 from reports.html_format import _cell, _short_when, _sorted, _when, _workload, cell_label
 from reports.metrics import get
+from reports.regressions import verdict_note
 from reports.palette import Palette
 from reports.parity_table import cell_parity, side
 
-VERDICT_ORDER = {"regression": 0, "improvement": 1, "baseline": 2, "new": 3, "ok": 4}
+VERDICT_ORDER = {"regression": 0, "unconfirmed": 1, "improvement": 2, "baseline": 3, "new": 4, "ok": 5}
 TRACEBACK_LINES = 40
 TREND = "train_samples_per_s"
 """The metric whose history the nightly section draws per cell."""
@@ -180,7 +181,7 @@ def nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
                      "change": "–" if change is None else (f"{change:+.3f}" if absolute else f"{change * 100:+.1f} %"),
                      "threshold": "–" if threshold is None else (
                          f"{threshold:+.3f}" if absolute else f"{threshold * 100:+.1f} %"),
-                     "p": "–" if v.get("p_value") is None else f"{v['p_value']:.3f}"})
+                     "p": "–" if v.get("p_value") is None else f"{v['p_value']:.3f}", "note": verdict_note(v)})
     regressed = {(v.get("key"), v.get("metric")) for v in verdicts or [] if v.get("verdict") == "regression"}
     trends, trend = [], get(TREND)
     for key in sorted(history or {}):

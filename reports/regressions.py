@@ -216,6 +216,56 @@ def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[
     return out
 
 
+FIRST_PASS_FIELDS = ("current", "baseline", "change_rel", "p_value", "verdict")
+"""What a confirmed or unconfirmed verdict keeps of the first measurement's."""
+
+
+def to_confirm(found: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Cells whose timing regressed tonight (a failure stays a result: it is not measured again), in order."""
+    return list(dict.fromkeys(v["key"] for v in found if v["verdict"] == "regression" and v.get("metric") != "status"))
+
+
+def confirmed(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]],
+              again: Sequence[str]) -> list[dict[str, Any]]:
+    """Tonight's verdicts after the cells `again` were measured a second time, later, in fresh processes: a metric of
+    such a cell stays a regression only when both measurements found one ('confirmed'); one flagged by a single
+    measurement is 'unconfirmed' (never fails the night). Each keeps the first measurement's figures."""
+    firsts = {(v["key"], v.get("metric")): v for v in first}
+    out = []
+    for v in second:
+        row = dict(v)
+        if row["key"] in again and row.get("metric") != "status":
+            was = firsts.get((row["key"], row.get("metric")))
+            row["first_pass"] = {k: was.get(k) for k in FIRST_PASS_FIELDS} if was else None
+            regressed_first = bool(was) and was["verdict"] == "regression"  # type: ignore[index]
+            if regressed_first and row["verdict"] == "regression":
+                row["confirmed"] = True
+            elif regressed_first or row["verdict"] == "regression":
+                row["verdict"] = "unconfirmed"
+                row.pop("since_run", None)
+                row.pop("since_commit", None)
+        out.append(row)
+    return out
+
+
+def verdict_note(v: Mapping[str, Any]) -> str:
+    """'since run X / commit Y' for a regression that began on an earlier night, and what the second measurement
+    found: 'confirmed (first pass -31.0 %)' or 'first pass -25.0 % (regression), not repeated' ('' otherwise)."""
+    notes = []
+    run, commit = v.get("since_run"), v.get("since_commit")
+    if v["verdict"] == "regression" and run is not None:
+        notes.append(f"since run {run} / commit {(commit or '?')[:12]}")
+    first = v.get("first_pass") or {}
+    change = first.get("change_rel")
+    was = "–" if not isinstance(change, float | int) else f"{change:+.1%}"
+    if v.get("confirmed"):
+        notes.append(f"confirmed (first pass {was})")
+    elif v["verdict"] == "unconfirmed":
+        notes.append(f"first pass {was} ({first.get('verdict')}), " + (
+            "not repeated" if first.get("verdict") == "regression" else "flagged only when measured again"))
+    return "; ".join(notes)
+
+
 def history_series(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]) -> dict[str, list[dict[str, Any]]]:
     """cell key → [{run_id, started_at, <watched metrics>}] over runs (oldest first), for trend charts."""
     series: dict[str, list[dict[str, Any]]] = {}

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reports.metrics import RUN_TABLE, Metric, shown
+from reports.regressions import verdict_note
 
 
 def _columns() -> list[Metric]:
@@ -63,29 +64,24 @@ def print_table(rows: Sequence[dict[str, Any]], title: str, console: Console | N
     (console or Console()).print(comparison_table(rows, title))
 
 
-def _since(v: dict[str, Any]) -> str:
-    """'ongoing since run X / commit Y' for a regression that began on an earlier night, else ''."""
-    run, commit = v.get("since_run"), v.get("since_commit")
-    if v["verdict"] != "regression" or run is None:
-        return ""
-    return f"since run {run} / commit {(commit or '?')[:12]}"
-
-
 def print_verdicts(found: Sequence[dict[str, Any]], console: Console, history_n: int, quiet: bool = False) -> None:
-    """Regressions first (red, with the run and commit of their first night), then improvements; 'ok', 'baseline'
-    (too little history to judge), 'new', 'skipped' and 'failing' (never ok since its baseline) are counted."""
-    flagged = [v for v in found if v["verdict"] in ("regression", "improvement")]
-    kinds = ("regression", "improvement", "ok", "baseline", "new", "skipped", "failing")
+    """Regressions first (red, with the run and commit of their first night), then 'unconfirmed' (yellow: flagged
+    by one of the night's two measurements only), then improvements; 'ok', 'baseline' (too little history to judge),
+    'new', 'skipped' and 'failing' (never ok since its baseline) are counted."""
+    flagged = [v for v in found if v["verdict"] in ("regression", "unconfirmed", "improvement")]
+    kinds = ("regression", "unconfirmed", "improvement", "ok", "baseline", "new", "skipped", "failing")
     counts = {k: sum(v["verdict"] == k for v in found) for k in kinds}
     console.print(f"nightly: {history_n} comparable earlier runs; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if not flagged:
         return
     table = Table(title="nightly verdicts (regression when |log(current / baseline)| > "
-                        "max(log(1 + floor), 4 × the noise of its unregressed baseline); it stays one until accepted)")
-    for header in ("cell", "metric", "current", "baseline", "change", "regress at", "p", "verdict", "ongoing"):
-        table.add_column(header, justify="left" if header in ("cell", "metric", "verdict", "ongoing") else "right")
-    for v in sorted(flagged, key=lambda v: v["verdict"] != "regression"):
-        color = "red" if v["verdict"] == "regression" else "green"
+                        "max(log(1 + floor), 3-4 × the noise of its unregressed baseline) in both of the night's "
+                        "measurements; it stays one until accepted)")
+    for header in ("cell", "metric", "current", "baseline", "change", "regress at", "p", "verdict", "note"):
+        table.add_column(header, justify="left" if header in ("cell", "metric", "verdict", "note") else "right")
+    order = {"regression": 0, "unconfirmed": 1, "improvement": 2}
+    for v in sorted(flagged, key=lambda v: order[v["verdict"]]):
+        color = {"regression": "red", "unconfirmed": "yellow"}.get(v["verdict"], "green")
         change = "–" if v["change_rel"] is None else f"{v['change_rel']:+.1%}"
         threshold = "–" if v.get("regress_at") is None else f"{v['regress_at']:+.1%}"
         p = "–" if v["p_value"] is None else f"{v['p_value']:.3f}"
@@ -93,6 +89,6 @@ def print_verdicts(found: Sequence[dict[str, Any]], console: Console, history_n:
         current = fmt.format(v["current"]) if isinstance(v["current"], float | int) else str(v["current"])
         baseline = fmt.format(v["baseline"]) if isinstance(v["baseline"], float | int) else str(v["baseline"])
         table.add_row(v["key"], v["metric"], current, baseline, change, threshold, p,
-                      f"[{color}]{v['verdict']}[/{color}]", _since(v))
+                      f"[{color}]{v['verdict']}[/{color}]", verdict_note(v))
     if not quiet or any(v["verdict"] == "regression" for v in flagged):
         console.print(table)

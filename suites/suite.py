@@ -12,7 +12,7 @@ from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
-         "memory_limit_mb", "latency_batch_sizes", "repeats", "timing"}
+         "memory_limit_mb", "latency_batch_sizes", "repeats", "timing", "confirm", "confirm_delay_s"}
 TIMINGS = ("smoke", "standard", "verdict")
 """Trial plans a suite can name (harness/cell.py PLANS holds what each one is)."""
 
@@ -38,6 +38,10 @@ class Suite:
     """Fresh processes per cell: between-process noise (±20 %) dwarfs the trials' within one process."""
     timing: str | None = None
     """The trial plan (TIMINGS); None: the one named like the budget."""
+    confirm: bool = True
+    """Under `nightly`: re-run each regressed cell in fresh processes and flag only what repeats."""
+    confirm_delay_s: float = 0.0
+    """Seconds `nightly` waits before that confirmation pass (a slow spell of a shared VM lasts minutes)."""
 
 
 def suite_names() -> list[str]:
@@ -90,13 +94,19 @@ def parse_suite(path: Path) -> Suite:
     timing = data.get("timing")
     if timing is not None and timing not in TIMINGS:
         raise SpecError(f"{path.name}: 'timing' must be one of {TIMINGS}, got {timing!r}")
+    confirm = data.get("confirm", True)
+    if not isinstance(confirm, bool):
+        raise SpecError(f"{path.name}: 'confirm' must be true or false, got {confirm!r}")
+    delay = data.get("confirm_delay_s", 0)
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise SpecError(f"{path.name}: 'confirm_delay_s' must be a number of seconds >= 0, got {delay!r}")
     return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency), timing=timing,
                  description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
                  backends=_list(path, data, "backends", ()),
                  modes={k: tuple(v) for k, v in modes.items()},
                  precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
-                 memory_limit_mb=limit, repeats=repeats)
+                 memory_limit_mb=limit, repeats=repeats, confirm=confirm, confirm_delay_s=float(delay))
 
 
 def load_suite(name_or_path: str) -> Suite:

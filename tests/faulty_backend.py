@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import time
@@ -15,10 +16,31 @@ PACE_ENV = "BENCH_TEST_PACE_MS"
 speed itself (sleep-dominated, hence steady on a busy machine) instead of racing the machine."""
 
 
+QUEUE_ENV = "BENCH_TEST_PACE_QUEUE"
+"""A file of 'TRAIN,PREDICT' lines: each cell process takes the first line left as its pace (an injected slow
+spell for exactly the processes a test names); when none is left, $BENCH_TEST_PACE_MS holds."""
+_taken: list[str] = []
+
+
+def _own_pace() -> str | None:
+    """This process's pace: the line it took from the queue file (taken once), else $BENCH_TEST_PACE_MS."""
+    queue = os.environ.get(QUEUE_ENV)
+    if queue and not _taken:
+        with open(queue, "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            lines = f.read().split()
+            f.seek(0)
+            f.truncate()
+            f.write("\n".join(lines[1:]))
+        _taken.append(lines[0] if lines else "")
+    return (_taken[0] if _taken and _taken[0] else None) or os.environ.get(PACE_ENV)
+
+
 def pace(which: int) -> None:
-    """Sleep the paced milliseconds of step kind `which` (0 train, 1 predict), if $BENCH_TEST_PACE_MS is set."""
-    if os.environ.get(PACE_ENV):
-        time.sleep(float(os.environ[PACE_ENV].split(",")[which]) / 1e3)
+    """Sleep the paced milliseconds of step kind `which` (0 train, 1 predict), if a pace is set."""
+    own = _own_pace()
+    if own:
+        time.sleep(float(own.split(",")[which]) / 1e3)
 
 
 class FaultyAdapter(TorchAdapter):

@@ -10,7 +10,7 @@ import pytest
 from reports import metrics
 from reports.regressions import judge, noise
 from store import Store
-from tests.faulty_backend import ENTRY, PACE_ENV
+from tests.faulty_backend import ENTRY, PACE_ENV, QUEUE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 THROUGHPUT = metrics.get("train_samples_per_s")
@@ -110,16 +110,21 @@ def test_history_changes_names_the_run_and_commit_of_a_step(tmp_path):
     assert empty.returncode == 2 and "nightly" in empty.stderr
 
 
-def _nightly(db: Path, suite: Path, html: Path, pace_ms: str) -> subprocess.CompletedProcess:
+def _nightly(db: Path, suite: Path, html: Path, pace_ms: str, queue: Path | None = None
+             ) -> subprocess.CompletedProcess:
     env = {**os.environ, "BENCH_EXTRA_BACKENDS": ENTRY, PACE_ENV: pace_ms}
+    if queue is not None:
+        env[QUEUE_ENV] = str(queue)
     return subprocess.run([sys.executable, "run_bench.py", "nightly", "--suite", str(suite), "--db", str(db),
                            "--html", str(html)], cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow
-def test_a_a_flags_nothing_and_an_injected_slowdown_is_flagged(tmp_path):
+def test_a_a_flags_nothing_a_spell_is_not_confirmed_and_a_slowdown_is(tmp_path):
     """End to end through the nightly command, on a paced backend: every step sleeps a set time, so its speed is
-    the test's, not the machine's (a real framework's A/A verdict on a shared machine would be a coin toss)."""
+    the test's, not the machine's (a real framework's A/A verdict on a shared machine would be a coin toss). A slow
+    spell is injected into the first measurement only: the confirmation pass measures the cell again and the night
+    is not flagged; a lasting slow-down is flagged by both measurements."""
     suite = tmp_path / "tiny.toml"
     suite.write_text('name = "tiny"\nbudget = "smoke"\nworkloads = ["linear_regression"]\nbackends = ["faulty"]\n')
     db = tmp_path / "bench.sqlite"
@@ -130,10 +135,20 @@ def test_a_a_flags_nothing_and_an_injected_slowdown_is_flagged(tmp_path):
     same = _nightly(db, suite, tmp_path / "n3.html", "4,2")  # A/A: the same cell at the same pace, judged
     assert same.returncode == 0, same.stdout[-3000:]
     assert "0 regression" in same.stdout and "0 baseline" in same.stdout, same.stdout[-3000:]
-    slow = _nightly(db, suite, tmp_path / "n4.html", "24,2")  # training steps 6x slower
-    assert slow.returncode == 1, slow.stdout[-3000:]
-    assert "train_samples_per_s" in slow.stdout and "regression" in slow.stdout, slow.stdout[-3000:]
-    html = (tmp_path / "n4.html").read_text()
-    assert "regression" in html.lower()
+    queue = tmp_path / "spell.txt"
+    queue.write_text("24,2\n")  # the night's first process trains 6x slower; the confirmation's does not
+    spell = _nightly(db, suite, tmp_path / "n4.html", "4,2", queue)
+    assert spell.returncode == 0, spell.stdout[-3000:] + spell.stderr[-2000:]
+    assert "confirming 1 regressed cell" in spell.stdout and "0 regression" in spell.stdout, spell.stdout[-3000:]
+    assert "1 unconfirmed" in spell.stdout and "not repeated" in (tmp_path / "n4.html").read_text()
     store = Store(db)
-    assert len(store.runs()) == 4 and len({r["config_key"] for r in store.runs()}) == 1
+    night4 = store.records(store.runs()[0]["run_id"])[0]
+    first = {v["metric"]: v for v in night4["confirmation"]["first_pass"]}
+    assert first["train_samples_per_s"]["verdict"] == "regression"  # what the spell did, kept
+    assert night4["timing"]["train"]["median"] > 2 * first["train_samples_per_s"]["current"]  # stored: the 2nd
+    slow = _nightly(db, suite, tmp_path / "n5.html", "24,2")  # training steps 6x slower, in both measurements
+    assert slow.returncode == 1, slow.stdout[-3000:]
+    assert "train_samples_per_s" in slow.stdout and "confirmed" in slow.stdout, slow.stdout[-3000:]
+    html = (tmp_path / "n5.html").read_text()
+    assert "regression" in html.lower() and "confirmed (first pass" in html
+    assert len(store.runs()) == 5 and len({r["config_key"] for r in store.runs()}) == 1
