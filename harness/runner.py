@@ -1,4 +1,8 @@
-"""The parent side: run each cell in its own process with a timeout and a memory limit; classify how it ended."""
+"""The parent side: run each cell in its own process with a timeout and a memory limit; classify how it ended.
+
+Before a process starts, the cell's memory estimate from the spec is held to the limit (harness/memory_gate.py): a
+cell that cannot fit is recorded `skipped` with the estimate and the limit, and no process is launched; every other
+record, `oom` included, carries the estimate under 'memory_estimate'."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import psutil
 
 from common.clock import now_iso
 from common.units import mib
-from harness import status
+from harness import memory_gate, status
 from harness.cell import Cell
 from harness.launch import ForkedCell, Launched, SpawnedCell, ZygotePool
 from harness.worker import base_record
@@ -47,7 +51,21 @@ def _failure(cell: Cell, kind: str, message: str, stderr: str, wall_s: float) ->
 
 def run_cell(cell: Cell, timeout_s: float, memory_limit_bytes: int | None = None,
              pool: ZygotePool | None = None) -> dict[str, Any]:
-    """Run one cell in its own process (forked from `pool`'s zygote, or spawned when pool is None); its record."""
+    """Run one cell in its own process (forked from `pool`'s zygote, or spawned when pool is None); its record.
+
+    A cell whose memory estimate exceeds the limit (the suite's, else the machine's available memory) is skipped
+    without a process."""
+    admission = memory_gate.admit(cell, memory_limit_bytes)
+    if not admission.fits:
+        return memory_gate.skipped_record(cell, admission)
+    record = _run_process(cell, timeout_s, memory_limit_bytes, pool)
+    record["memory_estimate"] = admission.to_record()
+    return record
+
+
+def _run_process(cell: Cell, timeout_s: float, memory_limit_bytes: int | None,
+                 pool: ZygotePool | None) -> dict[str, Any]:
+    """Launch the cell's process, watch it and classify how it ended."""
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
         out_path, err_path = Path(tmp, "result.json"), Path(tmp, "stderr.txt")
         start = time.perf_counter()

@@ -17,6 +17,7 @@ FIELDS = (
     "compile_s", "first_step_s", "infer_compile_s", "infer_first_call_s", "train_s",
     "epoch_samples_per_s_idiomatic", "idiomatic_pipeline",
     "time_to_target_s", "host_peak_bytes", "host_baseline_bytes", "host_model_bytes",
+    "memory_estimate_bytes", "memory_estimate_ratio",
     "device_peak_bytes", "device_peak_reason",
     "gpu_util_mean_pct", "gpu_util_max_pct", "gpu_energy_j", "gpu_energy_j_per_train_sample", "gpu_reason",
     "params", "params_native", "flops_per_sample", "achieved_flops_per_s", "mfu", "mfu_reason",
@@ -32,6 +33,23 @@ def dig(data: Any, *path: str) -> Any:
             return None
         data = data[key]
     return data
+
+
+def measured_for_estimate(record: dict[str, Any]) -> int | None:
+    """The measured figure the spec's memory estimate (suites/memory.py) is compared with: the framework's own device
+    peak where the record has one (a GPU: its allocator holds exactly the training state), else the host peak RSS
+    minus the framework's imported baseline (host_model_bytes: what the cell itself added; on a CPU the training
+    state lives there, next to the dataset and compiled code, which the estimate does not count)."""
+    device = dig(record, "memory", "device_peak_bytes")
+    return device if device is not None else dig(record, "memory", "host_model_bytes")
+
+
+def estimate_ratio(record: dict[str, Any]) -> float | None:
+    """Measured (measured_for_estimate) over the estimated total bytes; None where either is missing."""
+    measured, estimated = measured_for_estimate(record), dig(record, "memory_estimate", "total_bytes")
+    if measured is None or not estimated:
+        return None
+    return measured / estimated
 
 
 def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None = None) -> dict[str, Any]:
@@ -68,6 +86,8 @@ def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None
         "host_peak_bytes": dig(record, "memory", "host_peak_bytes"),
         "host_baseline_bytes": dig(record, "memory", "host_baseline_bytes"),
         "host_model_bytes": dig(record, "memory", "host_model_bytes"),
+        "memory_estimate_bytes": dig(record, "memory_estimate", "total_bytes"),
+        "memory_estimate_ratio": estimate_ratio(record),
         "device_peak_bytes": dig(record, "memory", "device_peak_bytes"),
         "device_peak_reason": dig(record, "memory", "device_peak_reason"),
         "gpu_util_mean_pct": dig(record, "gpu", "util_mean_pct"),

@@ -133,6 +133,10 @@ METRICS: tuple[Metric, ...] = (
     # its two parts: the framework imported with nothing run, and what the cell added on top of that
     Metric("host_baseline_bytes", "host base MiB", "host baseline MiB", "bytes", False, MIB, MIB, views=(HTML,)),
     Metric("host_model_bytes", "host model MiB", "host model MiB", "bytes", False, MIB, MIB, views=(HTML,)),
+    # the spec's memory estimate of a training step (suites/memory.py), and the measured peak over it
+    # (reports.flat.measured_for_estimate: the device peak on a GPU, else host_model_bytes); no view shows them yet
+    Metric("memory_estimate_bytes", "est MiB", "estimated MiB", "bytes", False, MIB, MIB),
+    Metric("memory_estimate_ratio", "meas/est", "measured / estimated memory", "fraction", False, FIXED2, SIG3),
     Metric("device_peak_bytes", "dev MiB", "device MiB", "bytes", False, MIB, MIB, compare=True,
            views=(COMPARE, HTML), reason="device_peak_reason", chart=("memory", "device peak")),
     Metric("accuracy", "acc", "accuracy", "fraction", True, FIXED3, PCT1, floor=0.02, absolute=True, compare=True,
