@@ -110,8 +110,12 @@ def saved_elements(layer: Layer, in_shape: Shape, out_shape: Shape) -> tuple[int
 
 
 def batch_rows(task: TaskSpec, train_rows: int | None = None) -> int:
-    """The training batch: task.batch_size, capped at the training rows when known (else at task.train_limit)."""
-    cap = train_rows if train_rows is not None else task.train_limit
+    """The training batch: task.batch_size, capped at the training rows when known, else at what task.train_limit
+    leaves after the validation split (Dataset.with_validation's rule); a dataset smaller than that makes it less."""
+    cap = train_rows
+    if cap is None and task.train_limit is not None:
+        n = task.train_limit
+        cap = n - min(n - 1, max(1, round(task.validation_fraction * n))) if n > 1 else n
     return min(task.batch_size, cap) if cap else task.batch_size
 
 
