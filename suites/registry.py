@@ -143,10 +143,10 @@ def _discover(path_value: str, files_value: str) -> dict[str, tuple[Workload, Or
     found += [f for f in _files(files_value) if f[2]["path"] not in seen]  # a file also in a folder: once
     for _, workload, origin in sorted(found, key=lambda f: (f[0], f[1].name)):
         if workload.name in workloads:
-            first = workloads[workload.name][1]
-            kind = " (built in)" if first["builtin"] else ""
-            raise SpecError(f"workload {workload.name!r} is defined twice, in {first['path']}{kind} and "
-                            f"{origin['path']}; rename the one in {origin['path']}")
+            kept, other = sorted((workloads[workload.name][1], origin), key=lambda o: not o["builtin"])
+            kind = " (built in)" if kept["builtin"] else ""
+            raise SpecError(f"workload {workload.name!r} is defined twice, in {kept['path']}{kind} and "
+                            f"{other['path']}; rename the one in {other['path']}")
         workloads[workload.name] = (workload, origin)
     return workloads
 

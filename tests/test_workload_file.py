@@ -33,13 +33,15 @@ def _origin_of_example() -> dict[str, Any]:
     return {"path": str(EXAMPLE), "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest(), "builtin": False}
 
 
+CLASH = EXAMPLE.read_text().replace(f'"{NAME}"', '"mnist_mlp"')  # a built-in workload's name
 BAD_FILES = {  # file name → its text (None: not written)
     "missing.py": None,
     "model.txt": EXAMPLE.read_text(),
     "no_factory.py": "WIDTH = 32  # no workload()\n",
     "raises.py": "def workload():\n    raise RuntimeError('boom: no data here')\n",
     "not_a_workload.py": "def workload():\n    return {'name': 'mine'}\n",
-    "clash.py": EXAMPLE.read_text().replace(f'"{NAME}"', '"mnist_mlp"'),
+    "clash.py": CLASH,
+    "clash_first.py": "ORDER = 1  # sorts before every built-in\n" + CLASH,
     "syntax.py": "def workload(:\n",
     "bad_spec.py": EXAMPLE.read_text().replace("Conv2D(8, 3,", "Conv2D(8, 0,"),
 }
@@ -55,6 +57,7 @@ BAD_INPUT = [  # (command, file, a fragment of the one stderr line)
     ("run", "not_a_workload.py", "workload() must return a suites.spec.Workload, got dict"),
     ("run", "clash.py", "workload 'mnist_mlp' is defined twice, in suites/models/mnist_mlp.py (built in) and "),
     ("parity", "clash.py", "(built in)"),
+    ("run", "clash_first.py", "(built in) and {tmp}/clash_first.py; rename the one in {tmp}/clash_first.py"),
     ("run", "syntax.py", "syntax.py failed to import (SyntaxError"),
     ("run", "bad_spec.py", "workload() raised SpecError: Conv2D.kernel_size"),
 ]
@@ -75,7 +78,7 @@ def test_a_bad_workload_file_is_one_line_exit_2_and_nothing_is_written(tmp_path,
     assert not db.exists()  # checked before the store opens: no run created, nothing measured touched
 
 
-def test_the_files_workloads_join_this_process_and_its_children_once(tmp_path, monkeypatch):
+def test_a_files_workload_joins_once_with_its_origin_and_a_bad_file_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(WORKLOAD_FILES_ENV, "")  # restored after the test
     monkeypatch.setenv(WORKLOADS_PATH_ENV, str(EXAMPLE.parent))  # the same file in a folder counts once
     assert add_workload_files([str(EXAMPLE), os.path.relpath(EXAMPLE)]) == (NAME,)
