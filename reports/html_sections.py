@@ -27,7 +27,8 @@ def _run_cell(record: dict[str, Any]) -> dict[str, Any]:
     cell = _cell(record)
     device = (record.get("device_info") or {}).get("device") or cell.get("device") or "cpu"
     return {"workload": _workload(record), "backend": str(cell.get("backend")), "mode": str(cell.get("mode")),
-            "precision": str(cell.get("precision") or "fp32"), "device": "cuda" if device == "gpu" else str(device)}
+            "precision": str(cell.get("precision") or "fp32"), "device": "cuda" if device == "gpu" else str(device),
+            "workload_sha256": (record.get("workload_origin") or {}).get("sha256")}
 
 
 def parity_cells(parity: dict[str, Any] | None, records: list[dict[str, Any]], git_sha: str | None,

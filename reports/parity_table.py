@@ -77,7 +77,8 @@ def _same_sha(a: str | None, b: str | None) -> bool:
 
 
 def cell_parity(cell: dict[str, Any], rows: Sequence[dict[str, Any]], git_sha: str | None) -> dict[str, str]:
-    """The parity that proves one run cell {workload, backend, mode, precision, device} at the run's commit:
+    """The parity that proves one run cell {workload, backend, mode, precision, device, workload_sha256} at the run's
+    commit and, where both record it, the same bytes of the workload's file:
     {'verdict': 'proven' | 'DIFFER' | 'not proven', 'why': ...}."""
     want = (cell["backend"], cell["mode"], cell["precision"], cell["device"])
     same = [r for r in rows if r.get("workload") == cell["workload"]]
@@ -95,6 +96,13 @@ def cell_parity(cell: dict[str, Any], rows: Sequence[dict[str, Any]], git_sha: s
         others = sorted({str(r.get("git_sha") or "unknown")[:10] for r in hits})
         return {"verdict": "not proven", "why": f"parity only for another commit ({', '.join(others)}), "
                                                 f"not this run's {str(git_sha)[:10]}"}
+    file_sha = cell.get("workload_sha256")  # a user's workload file can change between two commits' worth of work
+    if file_sha:
+        checked = [r for r in here if (r.get("workload_origin") or {}).get("sha256") in (None, file_sha)]
+        if not checked:
+            return {"verdict": "not proven", "why": f"parity checked another version of the workload file "
+                                                    f"(sha256 {file_sha[:10]} ran)"}
+        here = checked
     bad = [r for r in here if not r.get("ok")]
     if bad:
         failed = sorted({c for r in bad for c in r.get("failed") or ["?"]})

@@ -307,6 +307,12 @@ def test_parity_cells_match_mode_precision_device_and_commit() -> None:
     [old] = parity_cells({"rows": legacy}, [rec("eager")], "abc123")
     assert old["verdict"] == "proven"  # a pre-v4 row: the default mode, fp32, CPU
     assert parity_cells(parity, [rec("eager")], None)[0]["verdict"] == "not proven"
+    mine = {**rec("eager"), "workload_origin": {"path": "/x/my_model.py", "sha256": "f1e2" * 16, "builtin": False}}
+    checked = [{**rows[0], "workload_origin": {"sha256": "f1e2" * 16}}]
+    assert parity_cells({"rows": checked}, [mine], "abc123")[0]["verdict"] == "proven"
+    edited = [{**rows[0], "workload_origin": {"sha256": "0000" * 16}}]  # the file changed after parity ran
+    [stale] = parity_cells({"rows": edited}, [mine], "abc123")
+    assert stale["verdict"] == "not proven" and "another version of the workload file" in stale["why"]
 
 
 def test_report_shows_each_cells_matching_parity(run_data: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
