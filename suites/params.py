@@ -7,11 +7,18 @@ Names are "<layer index>.<parameter>". Layouts follow Keras (channels-last):
   LSTM       l<k>.kernel (in, 4H), l<k>.recurrent_kernel (H, 4H), l<k>.bias (4H,); gate blocks i, f, g, o
   LayerNorm  scale (D,), bias (D,)
   ClassToken token (D,)                                 LearnedPositions  table (max_len, D)
+  BatchNorm  scale (C,), bias (C,); state running_mean (C,) (init 0), running_var (C,) (init 1)
   TransformerEncoder  attn.{query,key,value}.kernel (D, heads, head_dim), attn.{query,key,value}.bias (heads, head_dim),
              attn.out.kernel (heads, head_dim, D), attn.out.bias (D,), norm1/norm2.{scale,bias} (D,),
              ff1.kernel (D, F), ff1.bias (F,), ff2.kernel (F, D), ff2.bias (D,)
 The first Dense after a Flatten of a (H, W, C) tensor takes rows in H, W, C order.
 Each layer class defines its own layout (its param_shapes, suites/primitives/); the table above summarises them.
+
+Non-trainable state (BatchNorm's running statistics; a layer that is a suites.primitives.norm.Stateful) lives in the
+same weight dict under the same "<layer index>.<name>" naming, so it travels with the weights between backends, but
+it is listed apart: `param_shapes` / `param_count` are the trainable parameters only (what an optimizer updates and
+what every backend's trainable count must equal), `state_shapes` / `state_count` the state, `weight_shapes` both
+(what `init_weights`, `check_weights` and every backend's get_weights / set_weights cover).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import re
 import numpy as np
 
 from suites.layers import Layer, Shape
+from suites.primitives.norm import Stateful
 from suites.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
@@ -42,8 +50,38 @@ def param_shapes(model: ModelSpec) -> dict[str, Shape]:
 
 
 def param_count(model: ModelSpec) -> int:
-    """The number of trainable scalars the spec defines."""
+    """The number of trainable scalars the spec defines (state is not counted: see state_count)."""
     return sum(math.prod(s) for s in param_shapes(model).values())
+
+
+def layer_state_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:
+    """The non-trainable state one layer owns, by local name (empty unless the layer is Stateful)."""
+    return layer.state_shapes(in_shape) if isinstance(layer, Stateful) else {}
+
+
+def state_shapes(model: ModelSpec) -> dict[str, Shape]:
+    """Every non-trainable state array of the model (running statistics), by neutral name, in layer order."""
+    shapes: dict[str, Shape] = {}
+    for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True)):
+        for local, shape in layer_state_shapes(layer, in_shape).items():
+            shapes[f"{i}.{local}"] = shape
+    return shapes
+
+
+def state_count(model: ModelSpec) -> int:
+    """The number of non-trainable state scalars (running statistics) the spec defines."""
+    return sum(math.prod(s) for s in state_shapes(model).values())
+
+
+def weight_shapes(model: ModelSpec) -> dict[str, Shape]:
+    """Every array of the neutral weight dict: the trainable parameters, then the state."""
+    return {**param_shapes(model), **state_shapes(model)}
+
+
+def split_state(model: ModelSpec, weights: Weights) -> tuple[Weights, Weights]:
+    """(trainable parameters, state) of a neutral weight dict."""
+    state = state_shapes(model)
+    return ({k: v for k, v in weights.items() if k not in state}, {k: v for k, v in weights.items() if k in state})
 
 
 def _glorot(rng: np.random.Generator, shape: Shape, fan_in: int, fan_out: int) -> np.ndarray:
@@ -82,18 +120,30 @@ def _init_one(rng: np.random.Generator, local: str, shape: Shape) -> np.ndarray:
     return _glorot(rng, shape, shape[-2] * receptive, shape[-1] * receptive)
 
 
+def _init_state(local: str, shape: Shape) -> np.ndarray:
+    """Running statistics start as the identity: mean 0, variance 1 (every framework's default)."""
+    if local.endswith("running_var"):
+        return np.ones(shape, np.float32)
+    if local.endswith("running_mean"):
+        return np.zeros(shape, np.float32)
+    raise ValueError(f"no initial value for state {local!r}")
+
+
 def init_weights(model: ModelSpec, seed: int) -> Weights:
-    """One deterministic initialisation (Glorot-uniform kernels, orthogonal recurrences) loaded into every backend."""
+    """One deterministic initialisation (Glorot-uniform kernels, orthogonal recurrences) loaded into every backend,
+    plus the initial state (running mean 0, running variance 1)."""
     weights: Weights = {}
     for index, (name, shape) in enumerate(param_shapes(model).items()):
         rng = np.random.default_rng([seed, index])
         weights[name] = _init_one(rng, name.split(".", 1)[1], shape)
+    for name, shape in state_shapes(model).items():
+        weights[name] = _init_state(name.split(".", 1)[1], shape)
     return weights
 
 
 def check_weights(model: ModelSpec, weights: Weights) -> None:
-    """Raise ValueError naming every missing, extra or misshapen parameter."""
-    expected = param_shapes(model)
+    """Raise ValueError naming every missing, extra or misshapen parameter or state array."""
+    expected = weight_shapes(model)
     problems = [f"missing {n}" for n in expected if n not in weights]
     problems += [f"unexpected {n}" for n in weights if n not in expected]
     problems += [f"{n}: shape {tuple(weights[n].shape)} != {s}" for n, s in expected.items()

@@ -1,6 +1,7 @@
 """A float64 numpy forward pass of any ModelSpec: the independent reference each backend is proven against.
 
-One function per layer kind, `(layer, weights, x) -> y` in inference mode, listed in REFERENCE by the layer's kind.
+One function per layer kind, `(layer, weights, x) -> y` in inference mode, listed in REFERENCE by the layer's kind
+(BatchNorm's lives in suites/reference_norm.py with its training-mode forward).
 Written with `autograd.numpy` (numpy's functions, returning plain numpy arrays for plain inputs) and only ops
 autograd can differentiate (slices and stacks, no strided views or in-place writes), so suites/reference_train.py
 takes the gradient of this same forward.
@@ -33,6 +34,7 @@ from suites.layers import (
     TransformerEncoder,
 )
 from suites.params import Weights
+from suites.reference_norm import batch_norm_eval
 from suites.spec import ModelSpec
 
 Array = onp.ndarray
@@ -244,6 +246,7 @@ REFERENCE: dict[str, Callable[..., Array]] = {
     "class_token": _class_token,
     "learned_positions": _learned_positions,
     "take_token": _take_token,
+    "batch_norm": batch_norm_eval,  # inference mode: running statistics (training mode: reference_norm.TRAINING)
 }
 """Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py)."""
 

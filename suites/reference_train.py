@@ -1,7 +1,9 @@
 """A float64 numpy training step of any dropout-free ModelSpec: the mean batch loss, every parameter's gradient, and
 SGD / Adam updates, the reference each backend's training is proven against.
 
-The gradient is autograd's reverse mode through suites/reference.py's forward (one forward serves both). Adam is in
+The gradient is autograd's reverse mode through the training-mode forward (`forward_train`: suites/reference.py's
+forward, with BatchNorm on batch statistics, suites/reference_norm.py). The non-trainable state (running statistics)
+gets no gradient and no optimizer update: each step replaces it by its training-mode update on that batch. Adam is in
 the torch / Optax form (what the backends implement, see backends/*/optim.py and PARITY_NOTES.md):
 m ← b1·m + (1-b1)·g, v ← b2·v + (1-b2)·g², w ← w - lr/(1-b1^t) · m / (sqrt(v)/sqrt(1-b2^t) + eps).
 """
@@ -15,8 +17,9 @@ import numpy as np
 from autograd import value_and_grad
 from autograd.scipy.special import logsumexp
 
-from suites.params import Weights
-from suites.reference import forward_float64
+from suites.params import Weights, split_state
+from suites.reference import apply_layer
+from suites.reference_norm import train_rule
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
 
@@ -33,24 +36,53 @@ def to_float64(weights: Weights) -> Weights:
     return {k: np.asarray(v, np.float64) for k, v in weights.items()}
 
 
-def loss_and_grad(model: ModelSpec, task: TaskSpec, weights: Weights, x: np.ndarray,
-                  y: np.ndarray) -> tuple[float, Weights]:
-    """The float64 mean batch loss of `task.loss` at `weights` (any float dtype) and its gradient per parameter."""
+def forward_train(model: ModelSpec, weights: Weights, x: np.ndarray) -> tuple[np.ndarray, Weights]:
+    """Training-mode outputs of a dropout-free model on float64 weights used as given (BatchNorm on batch
+    statistics), and its state after this batch (each running statistic by neutral name; empty without state)."""
     if model != model.without_dropout():
         raise ValueError(f"{model.name}: the reference training step needs a dropout-free model (without_dropout)")
+    h = x if model.input_dtype == "int32" else np.asarray(x, np.float64)
+    state: Weights = {}
+    for i, layer in enumerate(model.layers):
+        local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
+        rule = train_rule(layer)
+        if rule is None:
+            h = apply_layer(layer, local, h)
+            continue
+        h, new = rule(layer, local, h)
+        state.update({f"{i}.{k}": v for k, v in new.items()})
+    return h, state
 
-    def objective(w: Weights) -> np.ndarray:
-        return batch_loss(forward_float64(model, w, x), y, task.loss)
 
-    value, grads = value_and_grad(objective)(to_float64(weights))
-    return float(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}
+def loss_grad_state(model: ModelSpec, task: TaskSpec, weights: Weights, x: np.ndarray,
+                    y: np.ndarray) -> tuple[float, Weights, Weights]:
+    """The float64 mean batch loss of `task.loss` in training mode at `weights` (parameters and state, any float
+    dtype), its gradient per trainable parameter, and the state after this batch."""
+    params, state = split_state(model, to_float64(weights))
+
+    def objective(p: Weights) -> np.ndarray:
+        return batch_loss(forward_train(model, {**p, **state}, x)[0], y, task.loss)
+
+    value, grads = value_and_grad(objective)(params)
+    new_state = forward_train(model, {**params, **state}, x)[1] if state else {}
+    return float(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}, new_state
+
+
+def loss_and_grad(model: ModelSpec, task: TaskSpec, weights: Weights, x: np.ndarray,
+                  y: np.ndarray) -> tuple[float, Weights]:
+    """The float64 mean batch loss of `task.loss` at `weights` (any float dtype) and its gradient per trainable
+    parameter (loss_grad_state, without the state)."""
+    value, grads, _ = loss_grad_state(model, task, weights, x, y)
+    return value, grads
 
 
 def sgd_step(weights: Weights, grads: Weights, spec: OptimizerSpec) -> Weights:
-    """One plain SGD step, w - lr·g (momentum is not modelled: a spec with momentum is refused)."""
+    """One plain SGD step, w - lr·g, on the parameters with a gradient (momentum is not modelled: a spec with
+    momentum is refused); any other array (state) is passed through."""
     if spec.name != "sgd" or spec.momentum:
         raise ValueError(f"sgd_step models plain SGD only, got {spec}")
-    return {k: np.asarray(w, np.float64) - spec.learning_rate * grads[k] for k, w in weights.items()}
+    return {k: np.asarray(w, np.float64) - spec.learning_rate * grads[k] if k in grads else np.asarray(w, np.float64)
+            for k, w in weights.items()}
 
 
 @dataclasses.dataclass
@@ -68,7 +100,8 @@ class AdamState:
 
 
 def adam_step(weights: Weights, grads: Weights, state: AdamState, spec: OptimizerSpec) -> tuple[Weights, AdamState]:
-    """One bias-corrected Adam step (eps outside the corrected square root, no weight decay, no amsgrad)."""
+    """One bias-corrected Adam step (eps outside the corrected square root, no weight decay, no amsgrad) on the
+    parameters with a gradient; any other array (state) is passed through."""
     if spec.name != "adam":
         raise ValueError(f"adam_step needs an Adam spec, got {spec}")
     t = state.step + 1
@@ -76,20 +109,22 @@ def adam_step(weights: Weights, grads: Weights, state: AdamState, spec: Optimize
     v = {k: spec.beta2 * state.v[k] + (1.0 - spec.beta2) * g * g for k, g in grads.items()}
     step_size = spec.learning_rate / (1.0 - spec.beta1 ** t)
     root2 = np.sqrt(1.0 - spec.beta2 ** t)
-    new = {k: np.asarray(w, np.float64) - step_size * m[k] / (np.sqrt(v[k]) / root2 + spec.eps)
-           for k, w in weights.items()}
+    new = {k: np.asarray(w, np.float64) - step_size * m[k] / (np.sqrt(v[k]) / root2 + spec.eps) if k in grads
+           else np.asarray(w, np.float64) for k, w in weights.items()}
     return new, AdamState(m, v, t)
 
 
 def train(model: ModelSpec, task: TaskSpec, weights: Weights, batches: list[tuple[np.ndarray, np.ndarray]],
           optimizer: OptimizerSpec) -> tuple[list[float], Weights]:
-    """The loss at each step (before its update) of plain SGD or Adam over the batches, and the weights after."""
-    current, state, losses = to_float64(weights), None, []
+    """The loss at each step (before its update) of plain SGD or Adam over the batches, and the weights (parameters
+    and state) after."""
+    current, adam, losses = to_float64(weights), None, []
     for x, y in batches:
-        value, grads = loss_and_grad(model, task, current, x, y)
+        value, grads, new_state = loss_grad_state(model, task, current, x, y)
         losses.append(value)
         if optimizer.name == "adam":
-            current, state = adam_step(current, grads, state or AdamState.zeros(current), optimizer)
+            current, adam = adam_step(current, grads, adam or AdamState.zeros(grads), optimizer)
         else:
             current = sgd_step(current, grads, optimizer)
+        current.update(new_state)
     return losses, current

@@ -47,8 +47,9 @@ def labels(model: ModelSpec, task: TaskSpec, n: int, seed: int = 1) -> np.ndarra
 
 
 def perturbed_weights(model: ModelSpec, seed: int = 3) -> Weights:
-    """The seeded initialisation plus N(0, 0.1) on every parameter: biases are non-zero and norm scales non-unit,
-    so a swapped bias, scale or offset changes the outputs."""
+    """The seeded initialisation plus N(0, 0.1) on every parameter and state array: biases are non-zero, norm scales
+    non-unit and running statistics away from (0, 1) (a variance stays positive), so a swapped bias, scale, offset or
+    statistic changes the outputs."""
     rng = np.random.default_rng(seed)
     return {k: (v + rng.normal(0.0, 0.1, v.shape)).astype(np.float32) for k, v in init_weights(model, 0).items()}
 

@@ -74,7 +74,14 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.Embedding(20, 8), L.LearnedPositions(6),
         L.TransformerEncoder(8, 2, 12, dropout=0.1, activation="gelu_tanh", norm_first=True, causal=True),
         L.TransformerEncoder(8, 4, 12, causal=True), L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"),
+    ModelSpec("batch_norm", (6, 5, 3), (L.Conv2D(4, 3, padding="same"), L.BatchNorm(momentum=0.2, eps=1e-3),
+                                        L.Activation("relu"), L.MaxPool2D(2), L.Flatten(), L.Dense(3))),
+    ModelSpec("batch_norm_1d", (7, 4), (L.BatchNorm(momentum=0.3), L.Conv1D(5, 3), L.BatchNorm(), L.Flatten(),
+                                        L.Dense(6), L.BatchNorm(momentum=0.05, eps=1e-4), L.Dense(3))),
+    ModelSpec("batch_norm_input_2d", (4, 5, 2), (L.BatchNorm(), L.Flatten(), L.Dense(3))),
 )
+"""Every layer kind at least once; BatchNorm 2-D after a conv and on the input (H, W, C), 1-D on a (L, C) input, after a
+conv1d and on (C,) features, with non-default momenta and eps (its running statistics perturbed like any weight)."""
 
 MODULES = {"__init__": ("NAME", "ORDER", "MODES", "REQUIRES", "VERSIONED", "ADAPTER"),
            "layers": ("activation", "LAYER_BUILDERS", "build_layer", "build_model", "NeutralModel"),
@@ -187,6 +194,10 @@ def test_conformance_weights_have_nonzero_biases_and_nonunit_scales(make_weights
                 assert np.all(value != 0), name
             if name.endswith("scale"):
                 assert np.all(value != 1), name
+            if name.endswith("running_mean"):
+                assert np.all(value != 0), name
+            if name.endswith("running_var"):
+                assert np.all(value != 1) and np.all(value > 0), name
 
 
 def test_table_gaps_name_the_file_the_table_and_the_kind() -> None:

@@ -26,6 +26,13 @@ def test_rows_mark_what_a_backend_lacks_and_what_it_could_not_say() -> None:
 def test_flop_rules_count_matmuls_and_leave_element_wise_layers_at_zero() -> None:
     assert flop_rule("dense") == flop_rule("transformer_encoder") == flop_rule("conv2d") == "counted"
     assert flop_rule("tokens") == flop_rule("class_token") == flop_rule("layernorm") == "0 (no matmul)"
+    assert flop_rule("batch_norm") == "0 (no matmul)"  # element-wise: normalisation and its statistics not counted
+
+
+def test_batch_norm_is_listed_with_its_reference_in_every_backend() -> None:
+    rows = {row["kind"]: row for row in coverage_rows({"torch": {"kinds": ["batch_norm"]}})}
+    assert rows["batch_norm"]["layer"] == "BatchNorm" and rows["batch_norm"]["reference"]
+    assert rows["batch_norm"]["backends"] == {"torch": True}
 
 
 def test_each_installed_backend_builds_every_kind() -> None:

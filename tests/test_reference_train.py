@@ -10,9 +10,17 @@ import pytest
 
 from suites import layers as L
 from suites.layers import LAYER_KINDS
-from suites.params import Weights, init_weights
-from suites.reference import forward
-from suites.reference_train import AdamState, adam_step, batch_loss, loss_and_grad, sgd_step, train
+from suites.params import Weights, init_weights, param_shapes, split_state
+from suites.reference_train import (
+    AdamState,
+    adam_step,
+    batch_loss,
+    forward_train,
+    loss_and_grad,
+    loss_grad_state,
+    sgd_step,
+    train,
+)
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 from tests.conftest import inputs, labels
 
@@ -51,6 +59,9 @@ TINY: dict[str, tuple[ModelSpec, TaskSpec]] = {
     "causal transformer": (ModelSpec("g", (5,), (
         L.Embedding(7, 6), L.TransformerEncoder(6, 2, 8, dropout=0.0, norm_first=True, causal=True),
         L.GlobalAveragePool1D(), L.Dense(2)), input_dtype="int32"), CLASSIFY),
+    "batch norm 2-D, 1-D on (L, C) and on features (training mode)": (ModelSpec("b", (4, 3, 2), (
+        L.Conv2D(3, 2, activation="tanh"), L.BatchNorm(momentum=0.2, eps=1e-3), L.Tokens(), L.BatchNorm(),
+        L.Flatten(), L.Dense(4), L.BatchNorm(momentum=0.05), L.Dense(3))), CLASSIFY),
 }
 
 
@@ -74,8 +85,9 @@ def test_gradient_matches_central_differences(name: str) -> None:
     w = _weights(model)
     x, y = _batch(model, task)
     loss, grads = loss_and_grad(model, task, w, x, y)
-    assert loss == pytest.approx(float(batch_loss(forward(model, w, x), y, task.loss)), rel=1e-12)
-    for param, value in w.items():
+    assert loss == pytest.approx(float(batch_loss(forward_train(model, w, x)[0], y, task.loss)), rel=1e-12)
+    assert sorted(grads) == sorted(param_shapes(model))  # running statistics get no gradient
+    for param, value in split_state(model, w)[0].items():
         numeric = np.zeros_like(value)
         for index in np.ndindex(value.shape):
             plus, minus = {**w, param: value.copy()}, {**w, param: value.copy()}
@@ -118,3 +130,21 @@ def test_train_descends_and_refuses_dropout() -> None:
     with pytest.raises(ValueError, match="dropout-free"):
         loss_and_grad(ModelSpec("dd", (5,), (L.Dense(4), L.Dropout(0.5), L.Dense(3))), task,
                       init_weights(ModelSpec("dd", (5,), (L.Dense(4), L.Dropout(0.5), L.Dense(3))), 0), x, y)
+
+
+def test_train_carries_the_running_statistics_and_leaves_them_out_of_the_optimizer() -> None:
+    model, task = TINY["batch norm 2-D, 1-D on (L, C) and on features (training mode)"]
+    w = _weights(model)
+    w.update({k: np.abs(v) for k, v in w.items() if k.endswith("running_var")})  # a variance stays positive
+    batches = [_batch(model, task), (inputs(model, 4, seed=7), labels(model, task, 4, seed=8))]
+    adam = OptimizerSpec("adam", learning_rate=0.01)
+    _, after_one = train(model, task, w, batches[:1], adam)
+    _, after_two = train(model, task, w, batches, adam)
+    params, state = split_state(model, after_two)
+    assert sorted(state) == ["1.running_mean", "1.running_var", "3.running_mean", "3.running_var",
+                             "6.running_mean", "6.running_var"]
+    for start, trained, (x, y) in ((w, after_one, batches[0]), (after_one, after_two, batches[1])):
+        expected = loss_grad_state(model, task, start, x, y)[2]  # each step's training-mode update, no Adam step
+        for name in state:
+            np.testing.assert_allclose(trained[name], expected[name], rtol=1e-12, err_msg=name)
+    assert not np.allclose(params["7.kernel"], w["7.kernel"]) and not np.allclose(params["1.scale"], w["1.scale"])

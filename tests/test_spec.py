@@ -98,7 +98,7 @@ def test_without_dropout_zeroes_every_rate():
 
 
 def test_every_primitive_has_a_tag():
-    assert len(LAYER_TYPES) == 19
+    assert len(LAYER_TYPES) == 20  # batch_norm is the 20th
     assert LAYER_KINDS == tuple(LAYER_TYPES) and all(LAYER_TYPES[k].kind == k for k in LAYER_KINDS)
 
 

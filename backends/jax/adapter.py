@@ -1,10 +1,12 @@
 """The JAX adapter: a Flax NNX model split once into (graphdef, params); jax.jit-compiled pure train/predict steps.
 
-The hot path is two jitted functions of plain arrays: train(params, opt_state, key, x, y) -> (params, opt_state,
-key, loss), with params/opt_state/key buffers donated, and predict(params, x). Params travel as a flat list of
-arrays (cheapest to dispatch); the NNX module is merged back inside the trace only, so no nnx.jit or graph
-traversal runs per step. fp32 matmuls and convolutions are traced under matmul precision "float32" (no TF32 on
-GPUs), tf32 under "tensorfloat32" (TF32 on Ampere+ GPUs, plain float32 on CPU). bf16 is mixed precision: float32
+The hot path is two jitted functions of plain arrays: train(params, stats, opt_state, key, x, y) -> (params, stats,
+opt_state, key, loss), with params/stats/opt_state/key buffers donated, and predict(params, stats, x). Params (the
+nnx.Param leaves) and stats (the nnx.BatchStat leaves: BatchNorm's running statistics, an empty list without them)
+travel as flat lists of arrays (cheapest to dispatch); the NNX module is merged back inside the trace only, so no
+nnx.jit or graph traversal runs per step; the training step returns the stats its forward pass updated. fp32
+matmuls and convolutions are traced under matmul precision "float32" (no TF32 on GPUs), tf32 under "tensorfloat32"
+(TF32 on Ampere+ GPUs, plain float32 on CPU). bf16 is mixed precision: float32
 params and Optax state; inside the jitted functions the params and float inputs are cast to bfloat16 for the
 forward pass (gradients flow back to the float32 params) and the outputs cast to float32 before the loss, so the loss
 and `predict` are float32.
@@ -12,9 +14,7 @@ and `predict` are float32.
 
 from __future__ import annotations
 
-import collections
 import functools
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,12 +30,13 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from backends.base import Adapter, Unsupported  # noqa: E402
+from backends.base import Adapter  # noqa: E402
 from backends.jax import MODES, NAME, probes  # noqa: E402
 from backends.jax.layers import LSTM_SCAN_UNROLL, PHASE_POOLS, build_model  # noqa: E402
 from backends.jax.optim import make_loss, make_optimizer  # noqa: E402
+from backends.jax.runtime import cast_floating, device_kind, pick_device, prefetch_to_device  # noqa: E402
 from backends.jax.weights import ParamIndex, read_weights, trainable_count, write_weights  # noqa: E402
-from suites.params import Weights  # noqa: E402
+from suites.params import Weights, state_shapes  # noqa: E402
 from suites.spec import ModelSpec, TaskSpec  # noqa: E402
 
 MATMUL_PRECISION = "float32"
@@ -48,50 +49,10 @@ accumulation on GPU), not the multi-pass "float32" algorithm."""
 COMPUTE_DTYPES: dict[str, Any] = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "tf32": jnp.float32}
 """The dtype the forward pass computes in, per precision; params and optimizer state are always float32."""
 
-Outputs = Callable[[list[jax.Array], jax.Array, jax.Array | None], jax.Array]
-"""outputs(params, x, dropout_key or None) → float32 model outputs."""
-
-
-def cast_floating(tree: Any, dtype: Any) -> Any:
-    """Every floating-point leaf of `tree` as `dtype`; integer leaves (token ids) unchanged."""
-    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
-
-
-def _pick_device(device: str) -> jax.Device:
-    """The jax device for "auto" (the default backend's first device), "cpu", or "cuda"/"gpu"."""
-    if device == "auto":
-        return jax.devices()[0]
-    if device == "cpu":
-        return jax.devices("cpu")[0]
-    if device in ("cuda", "gpu"):
-        try:
-            return jax.devices("gpu")[0]
-        except RuntimeError as exc:
-            raise Unsupported(f"jax sees no GPU (install jax[cuda12]): {exc}") from None
-    raise Unsupported(f"jax backend has no device {device!r}; use auto, cpu, cuda or gpu")
-
-
-def device_kind(device: jax.Device) -> str:
-    """'cpu', 'cuda' for an NVIDIA GPU (jax calls its platform 'gpu'), else the platform's own name."""
-    if device.platform == "cpu":
-        return "cpu"
-    client = device.client  # a CUDA client names "cuda" in its platform or its platform_version
-    names = (device.platform, getattr(client, "platform", ""), str(getattr(client, "platform_version", "")).lower())
-    return "cuda" if any("cuda" in name for name in names) else device.platform
-
-
-def prefetch_to_device(batches: Iterator[Any], size: int, device: jax.Device) -> Iterator[Any]:
-    """Yield `batches` after jax.device_put, keeping `size` transfers in flight (as flax.jax_utils' prefetch)."""
-    queue: collections.deque[Any] = collections.deque()
-
-    def enqueue(count: int) -> None:
-        for batch in itertools.islice(batches, count):
-            queue.append(jax.device_put(batch, device))
-
-    enqueue(size)
-    while queue:
-        yield queue.popleft()
-        enqueue(1)
+Leaves = list[jax.Array]
+Outputs = Callable[[Leaves, Leaves, jax.Array, jax.Array | None], tuple[jax.Array, Leaves]]
+"""outputs(params, stats, x, key or None) → (float32 model outputs, the stats after the pass: updated in training,
+the same in inference)."""
 
 
 class JaxAdapter(Adapter):
@@ -103,41 +64,44 @@ class JaxAdapter(Adapter):
 
     def __init__(self, mode: str | None = None, precision: str = "fp32", device: str = "auto") -> None:
         super().__init__(mode, precision, device)  # fp32, or bf16 mixed precision (float32 params and Optax state)
-        self._device = _pick_device(device)
+        self._device = pick_device(device)
         probes.set_tf32(self.precision == "tf32")  # explicit, never jax's default (None: TF32 on Ampere+ GPUs)
 
     def build(self, model: ModelSpec, task: TaskSpec, weights: Weights) -> None:
         self._model, self._task = model, task
         module = build_model(model)  # abstract: no placeholder init is computed
-        graphdef, state, rest = nnx.split(module, nnx.Param, ...)
+        graphdef, state, stats, rest = nnx.split(module, nnx.Param, nnx.BatchStat, ...)
         if jax.tree.leaves(rest):
-            raise RuntimeError(f"jax backend: model holds non-parameter state {rest}")
+            raise RuntimeError(f"jax backend: model holds state that is neither Param nor BatchStat {rest}")
         self._index = ParamIndex.of(state, model)
+        self._stat_index = ParamIndex.of(stats, model, state_shapes(model))
         self._tx = make_optimizer(task.optimizer)
         self._loss = make_loss(task.loss)
         self._x_dtype = np.int32 if model.input_dtype == "int32" else np.float32
         self._y_dtype = np.int32 if task.is_classification else np.float32
         self._outputs = self._outputs_fn(graphdef, rest)
-        self._train = jax.jit(self._traced(self._step), donate_argnums=(0, 1, 2))
+        self._train = jax.jit(self._traced(self._step), donate_argnums=(0, 1, 2, 3))
         self._predict = jax.jit(self._traced(self._infer))
         self.set_weights(weights)
 
     def _outputs_fn(self, graphdef: nnx.GraphDef, rest: nnx.State) -> Outputs:
         """The pure forward pass; under bf16 it casts params and float inputs to bfloat16, and outputs to float32."""
-        index, compute = self._index, COMPUTE_DTYPES[self.precision]
+        index, stat_index, compute = self._index, self._stat_index, COMPUTE_DTYPES[self.precision]
         mixed = compute != jnp.float32
 
-        def outputs(params: list[jax.Array], x: jax.Array, key: jax.Array | None) -> jax.Array:
-            if mixed:
+        def outputs(params: Leaves, stats: Leaves, x: jax.Array, key: jax.Array | None) -> tuple[jax.Array, Leaves]:
+            if mixed:  # stats stay float32: BatchNorm normalises in float32 (layers.batch_norm)
                 params, x = cast_floating(params, compute), cast_floating(x, compute)
-            out = nnx.merge(graphdef, index.unflatten(params), rest)(x, key)
-            return out.astype(jnp.float32) if mixed else out
+            module = nnx.merge(graphdef, index.unflatten(params), stat_index.unflatten(stats), rest)
+            out = module(x, key)
+            new_stats = jax.tree.leaves(nnx.state(module, nnx.BatchStat)) if stats else stats
+            return (out.astype(jnp.float32) if mixed else out), new_stats
 
         return outputs
 
-    def _infer(self, params: list[jax.Array], x: jax.Array) -> jax.Array:
-        """Inference outputs (no dropout), float32."""
-        return self._outputs(params, x, None)
+    def _infer(self, params: Leaves, stats: Leaves, x: jax.Array) -> jax.Array:
+        """Inference outputs (no dropout, running statistics), float32."""
+        return self._outputs(params, stats, x, None)[0]
 
     def _traced(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """`fn` traced under this precision's jax.default_matmul_precision."""
@@ -150,27 +114,37 @@ class JaxAdapter(Adapter):
 
         return traced
 
-    def _loss_and_grads(self, params: list[jax.Array], key: jax.Array, x: jax.Array,
-                        y: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
-        """Mean loss (float32, dropout on) and its float32 gradients w.r.t. params."""
-        def objective(p: list[jax.Array]) -> jax.Array:
-            return self._loss(self._outputs(p, x, key), y)
+    def _loss_and_grads(self, params: Leaves, stats: Leaves, key: jax.Array, x: jax.Array,
+                        y: jax.Array) -> tuple[jax.Array, Leaves, Leaves]:
+        """Mean loss (float32, training mode: dropout on, batch statistics), the updated stats, and the loss's
+        float32 gradients w.r.t. params."""
+        def objective(p: Leaves) -> tuple[jax.Array, Leaves]:
+            out, new_stats = self._outputs(p, stats, x, key)
+            return self._loss(out, y), new_stats
 
-        return jax.value_and_grad(objective)(params)
+        (loss, new_stats), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        return loss, new_stats, grads
 
-    def _step(self, params: list[jax.Array], opt_state: Any, key: jax.Array, x: jax.Array,
-              y: jax.Array) -> tuple[list[jax.Array], Any, jax.Array, jax.Array]:
-        """One pure training step: (params, opt_state, key) → updated, plus the loss before the update."""
+    def _step(self, params: Leaves, stats: Leaves, opt_state: Any, key: jax.Array, x: jax.Array,
+              y: jax.Array) -> tuple[Leaves, Leaves, Any, jax.Array, jax.Array]:
+        """One pure training step: (params, stats, opt_state, key) → updated, plus the loss before the update."""
         key, dropout_key = jax.random.split(key)
-        loss, grads = self._loss_and_grads(params, dropout_key, x, y)
+        loss, stats, grads = self._loss_and_grads(params, stats, dropout_key, x, y)
         updates, opt_state = self._tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, key, loss
+        return optax.apply_updates(params, updates), stats, opt_state, key, loss
+
+    def train_outputs(self, x: Any) -> Any:
+        """Training-mode outputs (batch statistics; dropout from the adapter's key) of a `put` input, float32; no
+        weight or running statistic changes."""
+        return self._traced(self._outputs)(self._params, self._stats, x, self._key)[0]
 
     def get_weights(self) -> Weights:
-        return read_weights(self._index, self._model, self._params)
+        return {**read_weights(self._index, self._model, self._params),
+                **read_weights(self._stat_index, self._model, self._stats)}
 
     def set_weights(self, weights: Weights) -> None:
         self._params = write_weights(self._index, self._model, weights, self._device)
+        self._stats = write_weights(self._stat_index, self._model, weights, self._device)
         self._opt_state = jax.device_put(self._tx.init(self._params), self._device)
         self._key = jax.device_put(jax.random.key(self._task.seed), self._device)
 
@@ -185,7 +159,8 @@ class JaxAdapter(Adapter):
 
     def train_step(self, batch: Any) -> Any:
         x, y = batch
-        self._params, self._opt_state, self._key, loss = self._train(self._params, self._opt_state, self._key, x, y)
+        self._params, self._stats, self._opt_state, self._key, loss = self._train(
+            self._params, self._stats, self._opt_state, self._key, x, y)
         return loss
 
     def _host_labels(self, y: np.ndarray) -> np.ndarray:
@@ -208,8 +183,8 @@ class JaxAdapter(Adapter):
 
         loss = None
         for x_dev, y_dev in prefetch_to_device(host_batches(), 2, self._device):
-            self._params, self._opt_state, self._key, loss = self._train(self._params, self._opt_state, self._key,
-                                                                         x_dev, y_dev)
+            self._params, self._stats, self._opt_state, self._key, loss = self._train(
+                self._params, self._stats, self._opt_state, self._key, x_dev, y_dev)
         self.synchronize(loss)
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "steps": steps, "samples": steps * batch_size,
@@ -220,8 +195,15 @@ class JaxAdapter(Adapter):
         """XLA's cost analysis of freshly lowered (never run) predict and loss-gradient functions (probes)."""
         x_dev, y_dev = self.put(x, y)
         key = jax.device_put(jax.random.key(self._task.seed), self._device)
-        return probes.counted_flops(self._traced(self._infer), self._traced(self._loss_and_grads), self._params, key,
-                                    x_dev, y_dev)
+        stats = self._stats  # fresh closures (never jitted) over the current stats: lowered only, nothing runs
+
+        def infer(params: Leaves, x: jax.Array) -> jax.Array:
+            return self._infer(params, stats, x)
+
+        def loss_and_grads(params: Leaves, key: jax.Array, x: jax.Array, y: jax.Array) -> Any:
+            return self._loss_and_grads(params, stats, key, x, y)
+
+        return probes.counted_flops(self._traced(infer), self._traced(loss_and_grads), self._params, key, x_dev, y_dev)
 
     def peak_matmul(self, precision: str | None = None) -> dict[str, Any]:
         """Peak jitted jnp.dot rate on this adapter's device at `precision` (default: the adapter's own), best of N
@@ -239,7 +221,7 @@ class JaxAdapter(Adapter):
     def predict(self, x: Any) -> Any:
         if isinstance(x, tuple):
             x = x[0]
-        return self._predict(self._params, x)
+        return self._predict(self._params, self._stats, x)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.asarray(jax.device_get(value))
@@ -248,7 +230,7 @@ class JaxAdapter(Adapter):
         if value is not None:
             jax.block_until_ready(value)
         else:
-            jax.block_until_ready((self._params, self._opt_state, self._key))
+            jax.block_until_ready((self._params, self._stats, self._opt_state, self._key))
 
     def memory_stats(self) -> dict[str, Any]:
         stats = self._device.memory_stats()

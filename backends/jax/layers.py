@@ -219,6 +219,14 @@ def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native
                                padding=layer.padding.upper(), rngs=rngs), layer.activation)
 
 
+def batch_norm(layer: L.BatchNorm, in_shape: Shape, rngs: nnx.Rngs) -> Native:
+    """nnx.BatchNorm: momentum 1 - the neutral one, the spec's eps, two-pass variance; batch statistics in training (a
+    key), running ones in inference; float32 inside (the stats promote it), the input's dtype out (as Keras)."""
+    module = nnx.BatchNorm(in_shape[-1], momentum=1.0 - layer.momentum, epsilon=layer.eps, use_fast_variance=False,
+                           rngs=rngs)
+    return Native(module, lambda m, x, key: m(x, use_running_average=key is None).astype(x.dtype))
+
+
 def _stateless(apply: Callable[[L.Layer, Array, Key], Array]) -> Callable[[L.Layer, Shape, nnx.Rngs], Native]:
     """The builder of a parameter-free layer from apply(layer, x, key)."""
     return lambda layer, in_shape, rngs: Native(None, lambda module, x, key: apply(layer, x, key))
@@ -249,12 +257,13 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "learned_positions": lambda layer, in_shape, rngs: Native(T.LearnedPositionsLayer(layer.max_len, in_shape[-1]),
                                                                _call),
     "take_token": _stateless(lambda layer, x, key: T.take_token(x, layer.index)),
+    "batch_norm": batch_norm,
 }
 """Neutral layer kind → (layer, in_shape, rngs) → Native(module owning its parameters or None, apply)."""
 
 STOCHASTIC = frozenset({"dropout", "transformer_encoder"})
 """Layer kinds that draw dropout masks: only they get a (per-layer) key in training."""
-PHASED = frozenset({"maxpool2d", "maxpool1d"})
+PHASED = frozenset({"maxpool2d", "maxpool1d", "batch_norm"})
 """Kinds with an equal-valued training path: they get a key in training (None in inference) to tell phases apart."""
 
 

@@ -16,7 +16,7 @@ from flax import nnx
 
 from backends.base import unmapped_layout
 from backends.jax import NAME
-from suites.params import Weights, check_weights, param_shapes
+from suites.params import Weights, check_weights, param_shapes, weight_shapes
 from suites.spec import ModelSpec
 
 SAME_NAMES: dict[str, str] = {}
@@ -32,6 +32,7 @@ WEIGHT_MAPS: dict[str, dict[str, str]] = {
     "transformer_encoder": SAME_NAMES,  # nnx.MultiHeadAttention query/key/value/out (E, heads, hd) like Keras
     "class_token": SAME_NAMES,  # token_layers.ClassTokenLayer token (D,)
     "learned_positions": SAME_NAMES,  # token_layers.LearnedPositionsLayer table (max_len, D)
+    "batch_norm": {"running_mean": "mean", "running_var": "var"},  # nnx.BatchNorm scale, bias; BatchStat mean, var
 }
 """Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently;
 a kind without an entry keeps the neutral names (ParamIndex.of checks names and shapes)."""
@@ -78,14 +79,17 @@ def _layer_shapes(shapes: dict[str, tuple[int, ...]], index: int) -> dict[str, t
 
 @dataclass(frozen=True)
 class ParamIndex:
-    """The neutral name of every leaf of the native parameter state, in `jax.tree` order, and its treedef."""
+    """The neutral name of every leaf of one native state (the nnx.Param leaves, or the nnx.BatchStat leaves), in
+    `jax.tree` order, and its treedef."""
 
     names: tuple[str, ...]
     treedef: Any
 
     @classmethod
-    def of(cls, state: nnx.State, spec: ModelSpec) -> ParamIndex:
-        """Index the parameter state (nnx.split's second part) of the model built from `spec`."""
+    def of(cls, state: nnx.State, spec: ModelSpec,
+           expected: dict[str, tuple[int, ...]] | None = None) -> ParamIndex:
+        """Index one state of the model built from `spec` (nnx.split's part), checked per layer against `expected`:
+        the spec's trainable parameters by default, suites.params.state_shapes for the BatchStat part."""
         pairs, treedef = jax.tree_util.tree_flatten_with_path(state)
         names: list[str] = []
         shapes: dict[str, tuple[int, ...]] = {}
@@ -93,7 +97,7 @@ class ParamIndex:
             path = tuple(p for p in (_key_part(e) for e in key_path) if p is not None)
             names.append(neutral_name(path, spec))
             shapes[names[-1]] = tuple(leaf.shape)
-        expected = param_shapes(spec)
+        expected = param_shapes(spec) if expected is None else expected
         for i, layer in enumerate(spec.layers):
             native, neutral = _layer_shapes(shapes, i), _layer_shapes(expected, i)
             if native != neutral:
@@ -113,9 +117,9 @@ def write_weights(index: ParamIndex, spec: ModelSpec, weights: Weights, device: 
 
 
 def read_weights(index: ParamIndex, spec: ModelSpec, leaves: list[jax.Array]) -> Weights:
-    """Device leaves as neutral-layout float32 host arrays, in the spec's parameter order."""
+    """Device leaves as neutral-layout float32 host arrays, in the spec's weight order (the index's names only)."""
     host = dict(zip(index.names, jax.device_get(leaves), strict=True))
-    return {name: np.array(host[name], dtype=np.float32, copy=True) for name in param_shapes(spec)}
+    return {name: np.array(host[name], dtype=np.float32, copy=True) for name in weight_shapes(spec) if name in host}
 
 
 def trainable_count(leaves: list[jax.Array]) -> int:

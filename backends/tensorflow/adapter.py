@@ -139,6 +139,16 @@ class TensorFlowAdapter(Adapter):
     def predict(self, x: Any) -> Any:
         return self._predict(x)
 
+    def train_outputs(self, x: Any) -> Any:
+        """Training-mode outputs (batch statistics; dropout as built) of a `put` input, float32, run eagerly; the
+        moving statistics (and every other non-trainable variable) are put back as they were."""
+        saved = [variable.numpy() for variable in self.model.non_trainable_variables]
+        with tf.device(self.tf_device):
+            out = tf.cast(self.model(x, training=True), tf.float32)
+        for variable, value in zip(self.model.non_trainable_variables, saved, strict=True):
+            variable.assign(value)
+        return out
+
     def idiomatic_epoch(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> dict[str, Any]:
         """One epoch from tf.data (from_tensor_slices → shuffle(len, seed) → batch(drop_remainder) → prefetch),
         iterated in Python into the mode's train step (tf.function graph / XLA, or eager)."""

@@ -178,6 +178,12 @@ def _pool(cls: type[keras.layers.Layer]) -> Callable[..., list[keras.layers.Laye
     return build
 
 
+def _batch_norm(layer: L.BatchNorm, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
+    """keras BatchNormalization over the last axis: momentum 1 - the neutral one (Keras' is the old value's weight),
+    the spec's epsilon (Keras' default is 1e-3); it updates its moving statistics with the biased batch variance."""
+    return [keras.layers.BatchNormalization(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps, dtype=o.dtype)]
+
+
 def _dense(layer: L.Dense, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
     return [keras.layers.Dense(layer.units, activation=activation(layer.activation), use_bias=layer.use_bias,
                                dtype=o.dtype)]
@@ -206,6 +212,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "class_token": lambda layer, in_shape, o: [ClassToken(in_shape[-1], dtype=o.dtype)],
     "learned_positions": lambda layer, in_shape, o: [LearnedPositions(layer, in_shape[-1], dtype=o.dtype)],
     "take_token": lambda layer, in_shape, o: [TakeToken(layer.index, dtype=o.dtype)],
+    "batch_norm": _batch_norm,
 }
 """Neutral layer kind → (layer, in_shape, options) → the Keras layers that compute it."""
 

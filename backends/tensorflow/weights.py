@@ -65,8 +65,12 @@ WEIGHT_MAPS: dict[str, Callable[[Any, list[Any]], Variables]] = {
     "transformer_encoder": _transformer,
     "class_token": lambda layer, native: {"token": native[0].token},
     "learned_positions": lambda layer, native: {"table": native[0].table},
+    "batch_norm": lambda layer, native: {"scale": native[0].gamma, "bias": native[0].beta,
+                                         "running_mean": native[0].moving_mean,
+                                         "running_var": native[0].moving_variance},
 }
-"""Parameterised layer kind → (layer, its Keras layers) → its variables by neutral local name."""
+"""Parameterised layer kind → (layer, its Keras layers) → its variables by neutral local name (BatchNorm's
+non-trainable moving statistics included: they travel with the weights)."""
 
 
 def layer_variables(layer: Any, native: list[Any], in_shape: tuple[int, ...]) -> Variables:
@@ -82,7 +86,8 @@ def layer_variables(layer: Any, native: list[Any], in_shape: tuple[int, ...]) ->
 
 
 def variable_map(model: NeutralModel, spec: ModelSpec) -> Variables:
-    """Every trainable Keras variable by its neutral name "<layer index>.<local name>", in layer order."""
+    """Every trainable Keras variable, and every state variable (running statistics), by its neutral name
+    "<layer index>.<local name>", in layer order."""
     out: Variables = {}
     layers = zip(spec.layers, spec.layer_shapes(), model.blocks, strict=True)
     for i, (layer, (in_shape, _), native) in enumerate(layers):
@@ -101,7 +106,7 @@ def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> Non
 
 
 def read_weights(model: NeutralModel, spec: ModelSpec) -> Weights:
-    """Every trainable variable as a host numpy array (neutral layout, float32)."""
+    """Every trainable and state variable as a host numpy array (neutral layout, float32)."""
     return {name: np.array(var.numpy(), dtype=np.float32) for name, var in variable_map(model, spec).items()}
 
 

@@ -186,6 +186,18 @@ class TorchAdapter(Adapter):
             out = self._forward_fn(x)
         return out.float() if out.dtype == torch.bfloat16 else out
 
+    def train_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-mode outputs (batch statistics; dropout as built) of a `put` input, eagerly, without gradients;
+        the running statistics (every buffer) are put back as they were."""
+        net = self._net()
+        saved = {name: buffer.clone() for name, buffer in net.named_buffers()}
+        self._set_training(True)
+        with torch.no_grad(), self._autocast():
+            out = net(x)
+            for name, buffer in net.named_buffers():
+                buffer.copy_(saved[name])
+        return out.float() if out.dtype == torch.bfloat16 else out
+
     def to_numpy(self, value: Any) -> np.ndarray:
         if isinstance(value, torch.Tensor):
             return value.detach().cpu().numpy()

@@ -16,13 +16,14 @@ from torch.nn import functional as F
 
 from backends.base import for_kind
 from backends.torch import NAME
+from backends.torch.norm_layers import batch_norm
 from suites import layers as L
 from suites.layers import Shape
 from suites.params import layer_param_shapes
 from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
 
-CHANNELS_FIRST = frozenset({"conv2d", "maxpool2d", "conv1d", "maxpool1d"})
+CHANNELS_FIRST = frozenset({"conv2d", "maxpool2d", "conv1d", "maxpool1d", "batch_norm"})
 """Layer kinds that run in torch's native channels-first layout (N, C, *spatial)."""
 
 LAYOUT_FREE = frozenset({"dropout", "activation"})
@@ -207,6 +208,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "class_token": lambda layer, in_shape, first: [ClassToken(in_shape[-1])],
     "learned_positions": lambda layer, in_shape, first: [LearnedPositions(layer.max_len, in_shape[-1])],
     "take_token": lambda layer, in_shape, first: [TakeToken(layer.index)],
+    "batch_norm": lambda layer, in_shape, first: [batch_norm(layer, in_shape)],
 }
 """Neutral layer kind → (layer, in_shape, channels_first) → its torch modules (the owner of its weights first)."""
 

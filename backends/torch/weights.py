@@ -17,7 +17,7 @@ from backends.base import unmapped_layout
 from backends.torch import NAME
 from backends.torch.layers import NeutralModel
 from suites import layers as L
-from suites.params import Weights, check_weights
+from suites.params import Weights, check_weights, layer_state_shapes
 from suites.spec import ModelSpec
 
 Arrays = dict[str, np.ndarray]
@@ -115,9 +115,15 @@ WEIGHT_MAPS: dict[str, WeightMap] = {
     "layernorm": WeightMap(lambda layer, p, rows: {"weight": p["scale"], "bias": p["bias"]},
                            lambda layer, n, rows: {"scale": n["weight"], "bias": n["bias"]}),
     "transformer_encoder": WeightMap(_transformer_to_native, _transformer_from_native),
+    "batch_norm": WeightMap(
+        lambda layer, p, rows: {"weight": p["scale"], "bias": p["bias"], "running_mean": p["running_mean"],
+                                "running_var": p["running_var"]},
+        lambda layer, n, rows: {"scale": n["weight"], "bias": n["bias"], "running_mean": n["running_mean"],
+                                "running_var": n["running_var"]}),
 }
 """Parameterised layer kind → its neutral ⇄ torch weight mapping (Conv2D (kH, kW, in, out) ⇄ (out, in, kH, kW),
-Dense (in, out) ⇄ (out, in), LSTM with torch's second bias frozen at zero, attention q/k/v stacked)."""
+Dense (in, out) ⇄ (out, in), LSTM with torch's second bias frozen at zero, attention q/k/v stacked, BatchNorm's
+weight/bias and its running_mean/running_var buffers)."""
 
 NEUTRAL_LAYOUT = WeightMap(lambda layer, p, rows: dict(p), lambda layer, n, rows: dict(n))
 """A module whose parameters carry the neutral local names and shapes needs no entry (ClassToken's `token` (D,),
@@ -149,19 +155,23 @@ def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> Non
             layer = spec.layers[index]
             to_native = weight_map(layer, owner, shapes[index][0]).to_native
             native = to_native(layer, _local(weights, index), model.row_orders.get(index))
-            tensors = dict(owner.named_parameters())
+            tensors = {**dict(owner.named_parameters()), **dict(owner.named_buffers())}
             for name, value in native.items():
                 tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
 
 
 def read_weights(model: NeutralModel, spec: ModelSpec) -> Weights:
-    """Every trainable parameter of the model in the neutral layout, as fresh float32 numpy arrays."""
+    """Every trainable parameter, and the state (running statistics: buffers), of the model in the neutral layout, as
+    fresh float32 numpy arrays."""
     weights: Weights = {}
     shapes = spec.layer_shapes()
     for index, owner in model.owners.items():
         layer = spec.layers[index]
         from_native = weight_map(layer, owner, shapes[index][0]).from_native
-        native = {name: p.detach().to("cpu", copy=True).numpy() for name, p in owner.named_parameters()}
+        tensors = dict(owner.named_parameters())
+        if layer_state_shapes(layer, shapes[index][0]):
+            tensors.update(owner.named_buffers())
+        native = {name: p.detach().to("cpu", copy=True).numpy() for name, p in tensors.items()}
         for local, value in from_native(layer, native, model.row_orders.get(index)).items():
             weights[f"{index}.{local}"] = np.ascontiguousarray(value, dtype=np.float32)
     return weights
