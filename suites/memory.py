@@ -4,8 +4,9 @@ activations kept for the backward pass and the input batch, in bytes.
 The harness compares it with the memory a cell may use before starting its process (harness/memory_gate.py), and
 every record keeps it next to the measured peak. What is counted, per precision:
 
-- weights, gradients: 4 bytes per parameter (float32 master weights in every precision: bf16 mixed precision keeps
-  float32 weights, gradients and optimizer state);
+- weights: 4 bytes per parameter and per non-trainable state scalar (BatchNorm's running statistics); gradients: 4
+  bytes per parameter (float32 in every precision: bf16 mixed precision keeps float32 weights, gradients and
+  optimizer state);
 - optimizer state: SGD 0 (1x the parameters with momentum > 0), Adam 2x (first and second moments);
 - activations: the tensors each layer's backward reads, x batch, at 4 bytes (fp32, tf32) or 2 (bf16):
   a layer's output, except views (Flatten, Tokens: 0) and two kinds whose backward reads more than their output:
@@ -26,7 +27,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from suites.layers import LSTM, Flatten, Layer, Shape, Tokens, TransformerEncoder
-from suites.params import param_count
+from suites.params import param_count, state_count
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
 PARAM_BYTES = 4
@@ -55,6 +56,7 @@ class MemoryEstimate:
     """Bytes one training step needs, by part, at `batch_size` and `precision`."""
 
     weights_bytes: int
+    """Trainable parameters and non-trainable state (running statistics)."""
     gradients_bytes: int
     optimizer_state_bytes: int
     activations_bytes: int
@@ -129,7 +131,7 @@ def estimate(model: ModelSpec, task: TaskSpec, precision: str, train_rows: int |
     act = ACTIVATION_BYTES[precision] * batch
     labels = 1 if task.is_classification else math.prod(model.output_shape)
     return MemoryEstimate(
-        weights_bytes=PARAM_BYTES * params, gradients_bytes=PARAM_BYTES * params,
+        weights_bytes=PARAM_BYTES * (params + state_count(model)), gradients_bytes=PARAM_BYTES * params,
         optimizer_state_bytes=PARAM_BYTES * params * optimizer_state_factor(task.optimizer),
         activations_bytes=act * sum(s for s, _ in saved), attention_scores_bytes=act * sum(a for _, a in saved),
         input_batch_bytes=INPUT_BYTES * batch * (math.prod(model.input_shape) + labels),

@@ -6,6 +6,7 @@ import pytest
 
 from suites.layers import (
     LSTM,
+    BatchNorm,
     Conv2D,
     Dense,
     Dropout,
@@ -58,6 +59,17 @@ def test_conv_net_with_momentum() -> None:
     got = estimate(model, _task(10, OptimizerSpec("sgd", 0.1, momentum=0.9)), "fp32")
     assert (got.weights_bytes, got.gradients_bytes, got.optimizer_state_bytes) == (1_188, 1_188, 1_188)
     assert (got.activations_bytes, got.input_batch_bytes, got.total_bytes) == (7_400, 7_720, 18_684)
+
+
+def test_batch_norm_running_statistics_are_weights_without_gradients() -> None:
+    # conv 3×3×3→4: 112 params; batch norm over 4 channels: scale, bias (8 params) + running mean, var (8 state)
+    # weights (112 + 8 + 8) · 4 = 512; gradients and Adam's moments from the 120 trainable: 480 and 960
+    # activations (144 conv + 144 norm) · 2 · 4 = 2,304
+    model = ModelSpec("bn", (8, 8, 3), (Conv2D(4, 3), BatchNorm()))
+    got = estimate(model, TaskSpec("diabetes", "mse", ADAM, batch_size=2, epochs=1, metrics=REGRESSION_METRICS),
+                   "fp32")
+    assert (got.weights_bytes, got.gradients_bytes, got.optimizer_state_bytes) == (512, 480, 960)
+    assert got.activations_bytes == 2_304
 
 
 def _encoder_model(dropout: float) -> ModelSpec:
