@@ -34,14 +34,22 @@ def judge(timed_s: float, fetch_after_s: float, steps: int) -> dict[str, Any]:
 
 
 def judge_trials(trial_s: list[float], fetch_after_s: list[float], steps: int) -> dict[str, Any]:
-    """The self-test over every timed trial of a throughput measurement: the worst trial decides."""
+    """The self-test over every timed trial of a throughput measurement: it fails when most trials' fetches waited.
+
+    A sync that does not wait fails in every trial (each trial's fetch waits for that trial's unfinished work); a
+    process the OS set aside during one fetch slows that fetch only (measured: torch vit_tiny on a loaded 2-core VM,
+    a 12.3 ms fetch after 33.9 ms of synchronous CPU work). The reported trial is the worst failing one, else the
+    slowest fetch; `failed_trials` counts them."""
     results = [judge(t, f, steps) for t, f in zip(trial_s, fetch_after_s, strict=True)]
-    return min(results, key=lambda r: (r["ok"], -r["fetch_after_s"]))
+    failed = [r for r in results if not r["ok"]]
+    worst = max(failed or results, key=lambda r: r["fetch_after_s"])
+    return {**worst, "ok": 2 * len(failed) <= len(results), "failed_trials": len(failed), "trials": len(results)}
 
 
 def require_clock(result: dict[str, Any], what: str) -> None:
     """Raise ClockStoppedEarly if a self-test failed."""
     if not result["ok"]:
+        trials = f" (in {result['failed_trials']} of {result['trials']} trials)" if "trials" in result else ""
         raise ClockStoppedEarly(f"{what}: the timer stopped {result['fetch_after_s'] * 1e3:.1f} ms before the device "
-                                f"finished ({result['timed_s'] * 1e3:.1f} ms timed): the adapter's synchronize() "
-                                "does not wait for its work")
+                                f"finished ({result['timed_s'] * 1e3:.1f} ms timed){trials}: the adapter's "
+                                "synchronize() does not wait for its work")
