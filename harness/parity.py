@@ -32,6 +32,8 @@ of the three default modes, the rows' ref_* figures), tolerances 3.6-8x above:
   1e-3 of the largest are left out, e.g. the attention key bias) <= 2e-4. Measured: 5.6e-5 (tfidf_mlp, output bias).
   Adam beta2 0.99 gives 1.5e-3 and LayerNorm eps 1e-3 gives 4.6e-4 (torch, tests/test_parity_reference_mutations.py).
 A bug shared by all three backends now fails these reference rows.
+A model with running statistics (BatchNorm) is also compared in training mode and on its statistics after training
+(harness/parity_state.py: train_outputs, state, ref_state); trained-weight figures cover trainable parameters only.
 
 Modes, precisions, devices: every (backend, mode) asked is a side of its own (one process each); fp32 sides are
 compared as above. bf16 cannot meet those tolerances (8 significand bits: rounding alone is ~4e-3), so a bf16 side is
@@ -60,10 +62,11 @@ from typing import Any
 import numpy as np
 
 from backends.registry import get_backend
+from harness import parity_state
 from harness.launch import finish, start_module
 from harness.parity_reference import REF_CHECKS, compare_reference
 from harness.parity_worker import RUNS, ParityCase, parity_case, read_results
-from suites.params import param_count
+from suites.params import param_count, split_state
 from suites.reference import forward
 
 OUTPUT_RTOL = 1e-4
@@ -81,9 +84,10 @@ measured tolerance)."""
 REFERENCE = "numpy-reference"
 FP32_REFERENCE = "fp32-reference"
 """bf16 rows compare a side with the numpy reference (outputs) and with its own fp32 run (losses, weights)."""
-CHECKS = ("params", "outputs", "losses", "weights", *REF_CHECKS)
+CHECKS = ("params", "outputs", "losses", "weights", *REF_CHECKS, *parity_state.CHECKS)
 """What a row compares: parameter counts, eval outputs, loss curves and trained weights (pairs), and the loss,
-gradient and Adam-trained weights against the float64 reference training step (reference rows, fp32)."""
+gradient and Adam-trained weights against the float64 reference training step (reference rows, fp32); with running
+statistics, training-mode outputs and the statistics after training (parity_state)."""
 
 
 def sides(backends: list[str], modes: list[str] | None) -> list[tuple[str, str]]:
@@ -156,9 +160,10 @@ def _compare_training(row: dict[str, Any], case: ParityCase, ra: dict[str, Any],
                       loss_tol: float = LOSS_RTOL, weight_tol: float = WEIGHT_RTOL) -> list[str]:
     """Fill the row's loss and weight figures; the names of the failed checks."""
     failed = []
+    trainable = split_state(case.model, case.weights)[0]  # running statistics: parity_state
     for run in RUNS:
         row[f"loss_{run}_max_rel"] = _max_rel(ra[f"losses_{run}"], rb[f"losses_{run}"])
-        row[f"weights_{run}_max_rel"] = update_rel(case.weights, ra[f"weights_{run}"], rb[f"weights_{run}"])
+        row[f"weights_{run}_max_rel"] = update_rel(trainable, ra[f"weights_{run}"], rb[f"weights_{run}"])
     if max(row[f"loss_{run}_max_rel"] for run in RUNS) > loss_tol:
         failed.append("losses")
     if max(row[f"weights_{run}_max_rel"] for run in RUNS) > weight_tol:
@@ -223,8 +228,12 @@ def compare_case(case: ParityCase, results: dict[str, dict[str, Any]], precision
             failed.append("outputs")
         if a != REFERENCE:
             failed += _compare_training(row, case, ra, rb)
+            if parity_state.has_state(case):
+                failed += parity_state.compare_pair(row, case, ra, rb)
         elif "losses_ref_sgd" in rb:
             failed += compare_reference(row, case, rb, REF_TOLERANCES)
+            if parity_state.has_state(case):
+                failed += parity_state.compare_with_reference(row, case, rb)
         else:
             failed.append("ref_losses (no reference runs measured)")
         row.update(ok=not failed, failed=failed)

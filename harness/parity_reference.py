@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.parity_worker import REFERENCE_RUNS, ParityCase, reference_optimizers, train_batches
-from suites.reference_train import AdamState, adam_step, loss_and_grad, sgd_step, to_float64
+from suites.reference_train import AdamState, adam_step, loss_grad_state, sgd_step, to_float64
 
 GRAD_FLOOR = 1e-3
 """Gradients below this fraction of the model's largest gradient entry are compared on that scale, not their own."""
@@ -30,23 +30,26 @@ _CACHE: dict[int, tuple[ParityCase, dict[str, Any]]] = {}
 def _reference(case: ParityCase) -> dict[str, Any]:
     model, task = case.train_model, case.task
     batches = [(case.x_train[i], case.y_train[i]) for i in train_batches(case, max(REFERENCE_RUNS.values()))]
-    loss0, grad0 = loss_and_grad(model, task, case.weights, *batches[0])  # shared by both runs' first step
+    loss0, grad0, stats0 = loss_grad_state(model, task, case.weights, *batches[0])  # both runs' first step
     optimizers = reference_optimizers(task)
     out: dict[str, Any] = {"gradient": grad0, "losses_ref_sgd": [loss0],
-                           "weights_ref_sgd": sgd_step(to_float64(case.weights), grad0, optimizers["ref_sgd"])}
-    weights, state = adam_step(to_float64(case.weights), grad0, AdamState.zeros(case.weights), optimizers["ref_adam"])
+                           "weights_ref_sgd": {**sgd_step(to_float64(case.weights), grad0, optimizers["ref_sgd"]),
+                                               **stats0}}
+    weights, state = adam_step(to_float64(case.weights), grad0, AdamState.zeros(grad0), optimizers["ref_adam"])
+    weights.update(stats0)
     losses = [loss0]
     for x, y in batches[1:REFERENCE_RUNS["ref_adam"]]:
-        loss, grads = loss_and_grad(model, task, weights, x, y)
+        loss, grads, stats = loss_grad_state(model, task, weights, x, y)
         losses.append(loss)
         weights, state = adam_step(weights, grads, state, optimizers["ref_adam"])
+        weights.update(stats)
     out["losses_ref_adam"], out["weights_ref_adam"] = losses, weights
     return out
 
 
 def reference_training(case: ParityCase) -> dict[str, Any]:
-    """The float64 reference's losses and weights per REFERENCE_RUNS run, and its gradient at the parity weights on
-    the first batch (computed once per case object)."""
+    """The float64 reference's losses and weights (parameters and running statistics) per REFERENCE_RUNS run, and
+    its gradient at the parity weights on the first batch (computed once per case object)."""
     cached = _CACHE.get(id(case))
     if cached is None or cached[0] is not case:
         cached = _CACHE[id(case)] = (case, _reference(case))
@@ -73,10 +76,10 @@ def adam_weights_rel(case: ParityCase, ref: dict[str, Any], side: dict[str, Any]
     """The worst parameter's median relative Adam update error (module docstring) and its name."""
     floor = GRAD_FLOOR * max(float(np.max(np.abs(g))) for g in ref["gradient"].values())
     per_param = {}
-    for name, start in case.weights.items():
-        if float(np.max(np.abs(ref["gradient"][name]))) <= floor:
+    for name, g_ref in ref["gradient"].items():  # trainable parameters only (running statistics: parity_state)
+        if float(np.max(np.abs(g_ref))) <= floor:
             continue
-        w0 = np.asarray(start, np.float64)
+        w0 = np.asarray(case.weights[name], np.float64)
         d_ref, d = ref["weights_ref_adam"][name] - w0, np.asarray(side["weights_ref_adam"][name], np.float64) - w0
         scale = np.maximum(np.abs(d), np.abs(d_ref))
         moved = scale > 0.0

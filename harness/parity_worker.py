@@ -1,5 +1,6 @@
 """Child process of `run_bench.py parity`: one backend's outputs, training losses and trained weights in one
 (mode, precision, device), plus the short runs compared with the float64 reference training step (REFERENCE_RUNS).
+For a model with running statistics (BatchNorm) also its training-mode outputs; its weights include the statistics.
 
 `measure(backend, mode, case, precision, device)` is the measurement as a plain in-process function (the mutation
 tests call it with planted bugs); `main` runs it per workload and writes JSON (outputs, losses, counts) plus an .npz
@@ -20,7 +21,7 @@ import numpy as np
 from backends.registry import load_adapter_class
 from harness.batching import epoch_batches
 from suites.data.registry import load_dataset
-from suites.params import Weights, init_weights
+from suites.params import Weights, init_weights, state_shapes
 from suites.registry import get_workload
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
@@ -67,7 +68,8 @@ class ParityCase:
 
 
 def parity_weights(model: ModelSpec, seed: int) -> Weights:
-    """The seeded initialisation plus N(0, WEIGHT_NOISE) on every array (float32): random biases and norm scales."""
+    """The seeded initialisation plus N(0, WEIGHT_NOISE) on every array (float32): random biases and norm scales, and
+    running statistics away from (0, 1) (a running variance stays positive: 1 + N(0, 0.1))."""
     rng = np.random.default_rng([seed, 7919])
     return {k: (v + rng.normal(0.0, WEIGHT_NOISE, v.shape)).astype(np.float32)
             for k, v in init_weights(model, seed).items()}
@@ -103,12 +105,17 @@ def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec,
 
 def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", device: str = "cpu") -> dict[str, Any]:
     """Eval-mode outputs of the model as specified, the trainable count, the device it ran on ('cpu', 'cuda'), and
-    losses and final weights per run (RUNS, then REFERENCE_RUNS)."""
+    losses and final weights (with the running statistics) per run (RUNS, then REFERENCE_RUNS); for a model with
+    running statistics also the dropout-free model's training-mode outputs (batch statistics) on the same batch."""
     adapter = load_adapter_class(backend)(mode, precision, device)
     adapter.build(case.model, case.task, case.weights)
     outputs = np.asarray(adapter.to_numpy(adapter.predict(adapter.put(case.x_eval))), np.float64)
     result: dict[str, Any] = {"params_native": adapter.trainable_param_count(), "outputs": outputs,
                               "device": str(adapter.device_info().get("device", device))}
+    if state_shapes(case.model):
+        adapter.build(case.train_model, case.task, case.weights)
+        train_outputs = adapter.to_numpy(adapter.train_outputs(adapter.put(case.x_eval)))
+        result["train_outputs"] = np.asarray(train_outputs, np.float64)
     for run, optimizer in zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True):
         result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
     for run, optimizer in reference_optimizers(case.task).items():
@@ -135,8 +142,9 @@ def read_results(out_path: Path) -> dict[str, dict[str, Any]]:
     """A worker's results as `measure` returns them (outputs as arrays, weights back from the .npz)."""
     results: dict[str, dict[str, Any]] = json.loads(out_path.read_text())
     for result in results.values():
-        if "outputs" in result:
-            result["outputs"] = np.asarray(result["outputs"], np.float64)
+        for key in ("outputs", "train_outputs"):
+            if key in result:
+                result[key] = np.asarray(result[key], np.float64)
     with np.load(out_path.with_suffix(".npz")) as arrays:
         for key in arrays.files:
             name, run, param = key.split("/", 2)
