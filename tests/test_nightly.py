@@ -1,6 +1,7 @@
 """Nightly regression detection: noise-aware verdicts, an A/A pair that flags nothing, an injected slow-down flagged."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,7 +141,9 @@ def test_a_a_flags_nothing_a_spell_is_not_confirmed_and_a_slowdown_is(tmp_path):
     spell = _nightly(db, suite, tmp_path / "n4.html", "4,2", queue)
     assert spell.returncode == 0, spell.stdout[-3000:] + spell.stderr[-2000:]
     assert "confirming 1 regressed cell" in spell.stdout and "0 regression" in spell.stdout, spell.stdout[-3000:]
-    assert "1 unconfirmed" in spell.stdout and "not repeated" in (tmp_path / "n4.html").read_text()
+    assert "unconfirmed" in spell.stdout  # under load another metric may be flagged by one measurement too
+    spell_html = (tmp_path / "n4.html").read_text()
+    assert re.search(r"v-unconfirmed.*?train_samples_per_s.*?first pass -\d+\.\d%.*?not repeated", spell_html, re.S)
     store = Store(db)
     night4 = store.records(store.runs()[0]["run_id"])[0]
     first = {v["metric"]: v for v in night4["confirmation"]["first_pass"]}
