@@ -7,6 +7,8 @@ import argparse
 import getpass
 from typing import Any
 
+from rich.console import Console
+
 from commands.measure import run_suite
 from commands.options import open_store, output_path
 from commands.progress import progress_reporter
@@ -51,11 +53,10 @@ def accept_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def confirm(store: Store, plan: RunPlan, found: list[dict[str, Any]], again: list[str], quiet: bool
-            ) -> list[dict[str, Any]]:
+def confirm(store: Store, plan: RunPlan, found: list[dict[str, Any]], again: list[str], con: Console,
+            quiet: bool) -> list[dict[str, Any]]:
     """Measure the regressed cells `again` a second time, after the suite's confirm_delay_s, in fresh processes;
     each new record replaces the cell's (so later nights' history holds it) and keeps the first pass's verdicts."""
-    con = make_console()
     delay = plan.suite.confirm_delay_s
     con.print(f"confirming {len(again)} regressed cell(s) in {plan.repeats} fresh process(es) each, after {delay:g} s: "
               + ", ".join(again), markup=False, soft_wrap=True)
@@ -78,7 +79,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     con = make_console()
     again = to_confirm(found) if plan.suite.confirm else []
     if again:
-        records = confirm(store, plan, found, again, args.quiet)
+        records = confirm(store, plan, found, again, con, args.quiet)
         second, series, earlier = judged(store, plan.run_id, info, records, args.history)
         found = confirmed(found, second, again)
     print_verdicts(found, con, earlier, args.quiet)

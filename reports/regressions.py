@@ -237,7 +237,7 @@ def confirmed(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, 
         if row["key"] in again and row.get("metric") != "status":
             was = firsts.get((row["key"], row.get("metric")))
             row["first_pass"] = {k: was.get(k) for k in FIRST_PASS_FIELDS} if was else None
-            regressed_first = bool(was) and was["verdict"] == "regression"  # type: ignore[index]
+            regressed_first = was is not None and was["verdict"] == "regression"
             if regressed_first and row["verdict"] == "regression":
                 row["confirmed"] = True
             elif regressed_first or row["verdict"] == "regression":

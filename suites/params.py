@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,13 +41,16 @@ def layer_param_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:
     return layer.param_shapes(in_shape)
 
 
+def _by_layer(model: ModelSpec, owned: Callable[[Layer, Shape], dict[str, Shape]]) -> dict[str, Shape]:
+    """What `owned` gives for each layer (at its input shape), named '<layer index>.<local name>', in layer order."""
+    return {f"{i}.{local}": shape
+            for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True))
+            for local, shape in owned(layer, in_shape).items()}
+
+
 def param_shapes(model: ModelSpec) -> dict[str, Shape]:
     """Every trainable parameter of the model, by neutral name, in layer order."""
-    shapes: dict[str, Shape] = {}
-    for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True)):
-        for local, shape in layer_param_shapes(layer, in_shape).items():
-            shapes[f"{i}.{local}"] = shape
-    return shapes
+    return _by_layer(model, layer_param_shapes)
 
 
 def param_count(model: ModelSpec) -> int:
@@ -61,11 +65,7 @@ def layer_state_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:
 
 def state_shapes(model: ModelSpec) -> dict[str, Shape]:
     """Every non-trainable state array of the model (running statistics), by neutral name, in layer order."""
-    shapes: dict[str, Shape] = {}
-    for i, (layer, (in_shape, _)) in enumerate(zip(model.layers, model.layer_shapes(), strict=True)):
-        for local, shape in layer_state_shapes(layer, in_shape).items():
-            shapes[f"{i}.{local}"] = shape
-    return shapes
+    return _by_layer(model, layer_state_shapes)
 
 
 def state_count(model: ModelSpec) -> int:
