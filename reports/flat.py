@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 FIELDS = (
-    "run_id", "suite", "workload", "backend", "mode", "precision", "device", "status", "error",
-    "accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "confusion_matrix",
+    "run_id", "suite", "workload", "backend", "mode", "precision", "device", "status", "error", "sweep",
+    "accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "perplexity", "confusion_matrix",
     "mse", "mae", "r2",
     "train_samples_per_s", "train_samples_per_s_ci_low", "train_samples_per_s_ci_high", "train_samples_per_s_cv",
     "train_samples_per_s_cv_between",
     "infer_samples_per_s", "infer_samples_per_s_ci_low", "infer_samples_per_s_ci_high", "infer_samples_per_s_cv",
-    "infer_samples_per_s_cv_between", "processes",
+    "infer_samples_per_s_cv_between", "processes", "tokens_per_sample", "train_tokens_per_s", "infer_tokens_per_s",
     "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_p99_reason",
     "compile_s", "first_step_s", "infer_compile_s", "infer_first_call_s", "train_s",
     "epoch_samples_per_s_idiomatic", "idiomatic_pipeline",
@@ -107,6 +107,11 @@ def flatten(record: dict[str, Any], run_id: str | None = None, suite: str | None
         "spec_hash": record.get("spec_hash"), "git_sha": record.get("git_sha"), "git_dirty": record.get("git_dirty"),
         "started_at": record.get("started_at"), "wall_s": record.get("wall_s"),
     }
-    for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "mse", "mae", "r2"):
+    for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "perplexity", "mse", "mae", "r2"):
         row[metric] = quality.get(metric)
+    tokens = record.get("tokens_per_sample")
+    row["sweep"], row["tokens_per_sample"] = record.get("sweep"), tokens
+    for phase in ("train", "infer"):
+        per_s = row.get(f"{phase}_samples_per_s")
+        row[f"{phase}_tokens_per_s"] = per_s * tokens if tokens and per_s is not None else None
     return {name: row.get(name) for name in FIELDS}

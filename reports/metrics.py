@@ -24,6 +24,9 @@ HTML = "html"
 VIEWS = (RUN_TABLE, COMPARE, RUNS, HTML)
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+LANGUAGE_MODEL = "language_model"
+"""A classifier with one label per position: its rows have a perplexity (listed before accuracy, so task_of finds
+that task first)."""
 CHARTS = ("throughput", "latency", "memory", "quality")
 """The HTML report's bar-chart families (reports.plots.bars)."""
 
@@ -49,7 +52,8 @@ class Metric:
     label: str
     """Long header of the HTML table and chart axes: 'train samples/s'."""
     unit: str
-    """What the stored value counts: 'samples/s', 'ms', 's', 'bytes', 'fraction', 'score', 'target²'."""
+    """What the stored value counts: 'samples/s', 'tokens/s', 'ms', 's', 'bytes', 'fraction', 'score', 'target²',
+    'perplexity'."""
     higher_is_better: bool
     fmt: Format
     """How terminal tables write it."""
@@ -94,8 +98,8 @@ class Metric:
             bad("floor", self.floor, ["None", "a number ≥ 0"])
         if self.absolute and self.floor is None:
             bad("absolute", self.absolute, ["False (an unwatched metric has no floor)"])
-        if self.task not in (None, CLASSIFICATION, REGRESSION):
-            bad("task", self.task, [None, CLASSIFICATION, REGRESSION])
+        if self.task not in (None, LANGUAGE_MODEL, CLASSIFICATION, REGRESSION):
+            bad("task", self.task, [None, LANGUAGE_MODEL, CLASSIFICATION, REGRESSION])
         if self.chart is not None and self.chart[0] not in CHARTS:
             bad("chart", self.chart, CHARTS)
 
@@ -139,6 +143,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory_estimate_ratio", "meas/est", "measured / estimated memory", "fraction", False, FIXED2, SIG3),
     Metric("device_peak_bytes", "dev MiB", "device MiB", "bytes", False, MIB, MIB, compare=True,
            views=(COMPARE, HTML), reason="device_peak_reason", chart=("memory", "device peak")),
+    # a language model's (tokens per sample = its context): next-token perplexity, and throughput in tokens/s
+    Metric("perplexity", "ppl", "perplexity", "perplexity", False, FIXED2, SIG4, floor=0.03, compare=True,
+           views=(COMPARE, RUNS, HTML), task=LANGUAGE_MODEL, chart=("quality", "perplexity")),
+    Metric("train_tokens_per_s", "train tok/s", "train tokens/s", "tokens/s", True, COUNT, SIG3,
+           views=(HTML,), task=LANGUAGE_MODEL),
+    Metric("infer_tokens_per_s", "infer tok/s", "infer tokens/s", "tokens/s", True, COUNT, SIG3,
+           views=(HTML,), task=LANGUAGE_MODEL),
     Metric("accuracy", "acc", "accuracy", "fraction", True, FIXED3, PCT1, floor=0.02, absolute=True, compare=True,
            views=_ALL, task=CLASSIFICATION, chart=("quality", "accuracy")),
     Metric("f1_macro", "F1", "F1 macro", "fraction", True, FIXED3, SIG3, compare=True, views=_ALL,

@@ -24,10 +24,12 @@ from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
 
 def batch_loss(outputs: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
-    """Mean softmax cross-entropy of logits against integer labels ("cross_entropy"), else mean squared error."""
+    """Mean softmax cross-entropy of logits against integer labels ("cross_entropy": over the last axis, averaged over
+    every label, one per sample or one per position), else mean squared error."""
     if loss == "cross_entropy":
-        picked = outputs[np.arange(outputs.shape[0]), np.asarray(y).astype(np.int64)]
-        return anp.mean(logsumexp(outputs, axis=-1) - picked)
+        logits = anp.reshape(outputs, (-1, outputs.shape[-1]))
+        picked = logits[np.arange(logits.shape[0]), np.asarray(y).astype(np.int64).ravel()]
+        return anp.mean(logsumexp(logits, axis=-1) - picked)
     return anp.mean((outputs - np.asarray(y, np.float64)) ** 2)
 
 

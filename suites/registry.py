@@ -1,6 +1,6 @@
 """All workloads by name, discovered: every module of suites/models/, every *.py file in the folders of
 $BENCH_WORKLOADS_PATH and every file of $BENCH_WORKLOAD_FILES (what `--workload-file` sets) that defines
-`workload() -> Workload`.
+`workload() -> Workload` (or `workloads() -> list[Workload]`, for the sizes of a sweep).
 
 A module may set `ORDER = <int>` to place its workload in listings and suites (lower first; default DEFAULT_ORDER,
 ties by name). `OFFLINE_WORKLOADS` is computed on each access, so it reflects the variables as they are now.
@@ -41,24 +41,33 @@ _LOADED: dict[Path, tuple[ModuleType, str]] = {}
 """Workload files imported by this process: module and the sha256 of the bytes it ran."""
 
 
+def _made(where: str, factory: Any) -> list[Workload]:
+    """What a module's workload() or workloads() returns, as a list; SpecError naming the file otherwise."""
+    try:
+        made = factory()
+    except Exception as exc:
+        raise SpecError(f"{where}: {factory.__name__}() raised {type(exc).__name__}: {exc}") from exc
+    items = list(made) if factory.__name__ == "workloads" and isinstance(made, (list, tuple)) else [made]
+    for item in items:
+        if not isinstance(item, Workload):
+            raise SpecError(f"{where}: {factory.__name__}() must return "
+                            f"{'a list of' if factory.__name__ == 'workloads' else 'a'} suites.spec.Workload, "
+                            f"got {type(item).__name__}")
+    return items
+
+
 def _from_module(module: ModuleType, origin: Origin, required: bool = False) -> list[Found]:
     where = origin["path"]
-    factory = getattr(module, "workload", None)
-    if not callable(factory):
+    factories = [f for f in (getattr(module, "workload", None), getattr(module, "workloads", None)) if callable(f)]
+    if not factories:
         if required:
             raise SpecError(f"{where}: defines no workload() function; add `def workload() -> Workload:` returning "
                             "your model and task (see examples/my_model.py)")
         return []
-    try:
-        workload = factory()
-    except Exception as exc:
-        raise SpecError(f"{where}: workload() raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(workload, Workload):
-        raise SpecError(f"{where}: workload() must return a suites.spec.Workload, got {type(workload).__name__}")
     order = getattr(module, "ORDER", DEFAULT_ORDER)
     if not isinstance(order, int) or isinstance(order, bool):
         raise SpecError(f"{where}: ORDER must be an integer, got {order!r}")
-    return [(order, workload, origin)]
+    return [(order, workload, origin) for factory in factories for workload in _made(where, factory)]
 
 
 def _sha256(path: Path) -> str:
@@ -180,8 +189,9 @@ def workload_names() -> tuple[str, ...]:
 
 
 def offline_workloads() -> tuple[str, ...]:
-    """Workloads whose data needs no network, in listing order: what a suite's workloads = "all" means."""
-    return tuple(name for name, (w, _) in _workloads().items() if not w.online)
+    """Workloads whose data needs no network and that belong to no sweep, in listing order: what a suite's
+    workloads = "all" means."""
+    return tuple(name for name, (w, _) in _workloads().items() if not w.online and w.sweep is None)
 
 
 def _entry(name: str) -> tuple[Workload, Origin]:

@@ -15,8 +15,10 @@ INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
 OPTIMIZERS = ("sgd", "adam")
 CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro")
+SEQUENCE_METRICS = ("perplexity",)
+"""Metrics of a classifier with one label per position (a language model): exp(mean cross-entropy)."""
 REGRESSION_METRICS = ("mse", "mae", "r2")
-METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+METRICS = CLASSIFICATION_METRICS + SEQUENCE_METRICS + REGRESSION_METRICS
 BUDGETS = ("smoke", "standard")
 
 
@@ -164,7 +166,7 @@ class TaskSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 _fail("TaskSpec", name, f"None or a positive integer, got {value!r}")
-        allowed = CLASSIFICATION_METRICS if self.loss == "cross_entropy" else REGRESSION_METRICS
+        allowed = CLASSIFICATION_METRICS + SEQUENCE_METRICS if self.loss == "cross_entropy" else REGRESSION_METRICS
         bad = [m for m in self.metrics if m not in allowed]
         if bad or not self.metrics:
             _fail("TaskSpec", "metrics", f"a non-empty subset of {allowed} for loss {self.loss!r}, got {bad}")
@@ -204,7 +206,10 @@ class Workload:
     """A named model + task from a source article, with a smoke and a standard budget.
 
     `online` marks a workload whose data needs the network (downloaded once, then cached): it stays out of the
-    offline suites' "all".
+    offline suites' "all". `sweep` names the sweep a workload is one size of ("scaling"): it stays out of "all" too
+    and runs in that sweep's suite.
+    A classifier has one output axis (classes), or two (positions, classes) for one label per position: a language
+    model's next-token targets.
     """
 
     name: str
@@ -217,15 +222,22 @@ class Workload:
     notes: str = ""
     tags: tuple[str, ...] = field(default=())
     online: bool = False
+    sweep: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             _fail("Workload", "name", f"an identifier, got {self.name!r}")
         if not isinstance(self.online, bool):
             _fail("Workload", "online", f"True or False, got {self.online!r}")
+        if self.sweep is not None and not (isinstance(self.sweep, str) and self.sweep.isidentifier()):
+            _fail("Workload", "sweep", f"None or an identifier, got {self.sweep!r}")
         out = self.model.output_shape
-        if self.task.is_classification and len(out) != 1:
-            _fail("Workload", "model", f"a classifier with one output axis, got output shape {out}")
+        if self.task.is_classification and len(out) not in (1, 2):
+            _fail("Workload", "model", f"a classifier with one output axis (classes) or two (positions, classes), "
+                                       f"got output shape {out}")
+        if SEQUENCE_METRICS[0] in self.task.metrics and len(out) != 2:
+            _fail("Workload", "task.metrics", f"'perplexity' only for one label per position (output (T, classes)), "
+                                              f"got output shape {out}")
 
     def task_for(self, budget: str, *, epochs: int | None = None, batch_size: int | None = None,
                  learning_rate: float | None = None) -> TaskSpec:
@@ -239,6 +251,20 @@ class Workload:
         return dataclasses.replace(self.task, epochs=epochs or chosen.epochs, optimizer=optimizer,
                                    batch_size=batch_size or self.task.batch_size,
                                    train_limit=chosen.train_limit, eval_limit=chosen.eval_limit)
+
+
+def label_shape(model: ModelSpec, task: TaskSpec) -> Shape:
+    """A sample's target shape: the output without its class axis for a classifier ((), or (T,) for one label per
+    position), the output shape for a regression."""
+    out = model.output_shape
+    return tuple(out[:-1]) if task.is_classification else tuple(out)
+
+
+def tokens_per_sample(model: ModelSpec, task: TaskSpec) -> int | None:
+    """Predicted tokens per sample of a classifier with one label per position (T), else None: throughput in tokens/s
+    is samples/s times this."""
+    shape = label_shape(model, task)
+    return shape[0] if task.is_classification and len(shape) == 1 else None
 
 
 def canonical_json(data: Any) -> str:

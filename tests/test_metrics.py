@@ -87,7 +87,7 @@ def test_directions(field: str, higher: bool) -> None:
 
 def test_directions_follow_units() -> None:
     """Rates and scores up, times and sizes down: a new entry that breaks the pattern is probably a typo."""
-    up, down = {"samples/s", "score"}, {"ms", "s", "bytes", "target²"}
+    up, down = {"samples/s", "tokens/s", "score"}, {"ms", "s", "bytes", "target²", "perplexity"}
     for m in metrics.METRICS:
         assert m.unit in up | down | {"fraction"}, f"{m.field}: unit {m.unit!r}"
         if m.unit in up | down:
@@ -103,18 +103,18 @@ def test_raw_paths_lead_to_trials_in_a_record() -> None:
 
 def test_compared_and_watched_sets() -> None:
     assert [m.field for m in metrics.watched()] == ["train_samples_per_s", "infer_samples_per_s", "latency_ms_p50",
-                                                    "host_peak_bytes", "accuracy", "r2"]
+                                                    "host_peak_bytes", "perplexity", "accuracy", "r2"]
     assert {m.field for m in metrics.watched() if m.absolute} == {"accuracy", "r2"}
     assert [m.field for m in metrics.compared()] == [
         "train_samples_per_s", "infer_samples_per_s", "latency_ms_p50", "latency_ms_p99", "host_peak_bytes",
-        "device_peak_bytes", "accuracy", "f1_macro", "r2", "mfu"]
+        "device_peak_bytes", "perplexity", "accuracy", "f1_macro", "r2", "mfu"]
 
 
 def test_each_view_keeps_its_columns() -> None:
     assert [m.header for m in metrics.shown(COMPARE)] == [
-        "train/s", "infer/s", "p50 ms", "p99 ms", "host MiB", "dev MiB", "acc", "F1", "R²", "MFU"]
-    assert [m.header for m in metrics.shown(RUNS)] == ["train/s", "infer/s", "p50 ms", "p99 ms", "host MiB", "acc",
-                                                      "F1"]
+        "train/s", "infer/s", "p50 ms", "p99 ms", "host MiB", "dev MiB", "ppl", "acc", "F1", "R²", "MFU"]
+    assert [m.header for m in metrics.shown(RUNS)] == ["train/s", "infer/s", "p50 ms", "p99 ms", "host MiB", "ppl",
+                                                      "acc", "F1"]
     header = _text(comparison_table([flatten(_record("torch"))], "t")).splitlines()[2]
     assert [h.strip() for h in header.strip("┃│ ").split("┃")] == [
         "workload", "backend", "mode", "status", "train/s", "±CI", "infer/s", "p50 ms", "compile s", "infer comp s",

@@ -17,7 +17,7 @@ from suites.suite import load_suite
 REPO = Path(__file__).resolve().parent.parent
 
 TODAYS_ORDER = ("mnist_mlp", "mnist_cnn", "keras_cnn", "rowmnist_lstm", "text_transformer", "text_cnn", "tfidf_mlp",
-                "linear_regression", "vit_tiny", "keras_cnn_cifar10")
+                "linear_regression", "vit_tiny", "gpt_lm", "keras_cnn_cifar10")
 
 # The file's name differs from the workload's on purpose: the workload's own name is what the registry lists.
 TINY = '''"""A throw-away workload: a tiny Dense model on the bundled diabetes data."""

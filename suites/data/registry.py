@@ -14,6 +14,7 @@ OFFLINE: dict[str, Callable[[int, float], Dataset]] = {
     "rowmnist5k": partial(offline.mnist5k, rows=True),
     "rotten_tomatoes": offline.rotten_tomatoes,
     "rotten_tomatoes_tfidf": offline.rotten_tomatoes_tfidf,
+    "rotten_tomatoes_bytes": offline.rotten_tomatoes_bytes,
     "diabetes": offline.diabetes,
 }
 ONLINE: dict[str, Callable[[], Dataset]] = {

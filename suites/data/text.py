@@ -38,3 +38,19 @@ def encode(texts: Sequence[str], vocab: dict[str, int], length: int) -> np.ndarr
         ids = [vocab.get(tok, OOV_ID) for tok in tokenize(text)[:length]]
         out[row, : len(ids)] = ids
     return out
+
+
+BYTE_VOCAB = 256
+"""A byte-level language model's vocabulary: every UTF-8 byte value, no tokenizer."""
+LM_CONTEXT = 128
+"""Bytes of context per language-model sample (its input and its shifted targets)."""
+
+
+def byte_windows(texts: Sequence[str], context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The texts joined by newlines as UTF-8 bytes, cut into non-overlapping windows of context + 1 bytes:
+    inputs (N, context) and next-byte targets (N, context), both int32 (a tail shorter than a window is dropped)."""
+    stream = np.frombuffer("\n".join(texts).encode("utf-8"), dtype=np.uint8).astype(np.int32)
+    n = (len(stream) - 1) // context
+    x = stream[: n * context].reshape(n, context)
+    y = stream[1: n * context + 1].reshape(n, context)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
