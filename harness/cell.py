@@ -14,10 +14,14 @@ PLANS = {
     "smoke": TrialPlan(warmup_steps=2, trials=5, min_trial_s=0.05, min_steps_per_trial=2, latency_calls=100),
     "standard": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.5, latency_calls=100),
     "verdict": TrialPlan(warmup_steps=5, trials=7, min_trial_s=0.25, min_steps_per_trial=3, latency_calls=300),
+    "scaling": TrialPlan(warmup_steps=1, trials=3, min_trial_s=0.0, min_steps_per_trial=1, latency_calls=3,
+                         idiomatic_epoch=False, count_flops=False),
 }
 """Trial plans by name. A suite's `timing` picks one (default: the plan named like its budget): smoke keeps cells
 short, standard gives tighter intervals, verdict is the nightly's, long enough per trial to be stable (as pyperf and
-asv calibrate loops to a minimum time) with enough latency calls for a real p99, on a small training budget."""
+asv calibrate loops to a minimum time) with enough latency calls for a real p99, on a small training budget; scaling
+is the size sweep's, where one step of the largest sizes takes seconds to minutes on a CPU: one warm-up step, three
+one-step trials, no idiomatic epoch and no framework FLOP count (the spec's count stands, as for every cell)."""
 
 
 @dataclass(frozen=True)

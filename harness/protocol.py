@@ -158,8 +158,12 @@ def run_protocol(adapter: Adapter, workload: Workload, task: TaskSpec, data: Dat
     on_phase("evaluate")
     quality, _ = _quality(adapter, task, data.x_test, data.y_test, data.num_classes, trained["batch_size"])
     timing = steady_state(adapter, data, task.batch_size, plan, latency_batch_sizes, on_phase)
-    on_phase("idiomatic_epoch")
-    timing["idiomatic_epoch"] = idiomatic_epoch(adapter, data, task)
+    if plan.idiomatic_epoch:
+        on_phase("idiomatic_epoch")
+        timing["idiomatic_epoch"] = idiomatic_epoch(adapter, data, task)
+    else:
+        timing["idiomatic_epoch"] = {"seconds": None, "samples_per_s": None, "pipeline": None,
+                                     "reason": "not measured: the trial plan leaves the idiomatic epoch out"}
     on_phase("done")
     bs, first, infer_first = trained["batch_size"], trained["first_step_s"], trained["infer_first_call_s"]
     return {"quality": quality, "curve": trained["curve"], "time_to_target_s": trained["time_to_target_s"],

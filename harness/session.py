@@ -11,6 +11,7 @@ from harness import status
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
+from harness.time_budget import TimeBudget
 from store import Store
 
 Progress = Callable[[Cell, dict[str, Any] | None], None]
@@ -57,7 +58,8 @@ def missing_repeats(done: dict[str, Any] | None, repeats: int) -> int:
 
 def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memory_limit_mb: int | None = None,
             progress: Progress | None = None, isolation: str = "fork", repeats: int = 1,
-            again: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+            again: Mapping[str, Mapping[str, Any]] | None = None,
+            time_budget_s: float | None = None) -> list[dict[str, Any]]:
     """Run every process the run does not have yet; each record is committed as soon as its process ends.
 
     A cell runs in `repeats` fresh processes, interleaved: pass k runs process k of every cell before any cell's
@@ -72,6 +74,8 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     `again`: cell key → fields for every record of a second measurement of that cell (a nightly's confirmation
     pass): those cells run all `repeats` processes afresh, whatever the run has; each record carries the fields and
     is stored once its last process ends (an interrupted second measurement leaves the first in place).
+    `time_budget_s`: the run's wall-time budget; a workload that would not fit in what is left is skipped whole
+    (harness/time_budget.py).
     """
     have = {} if again is not None else {r["key"]: r for r in store.records(run_id)}
     todo = [(c, have.get(c.key)) for c in cells if missing_repeats(have.get(c.key), repeats)]
@@ -80,6 +84,7 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
     pool = ZygotePool() if isolation == "fork" else None
     latest: dict[str, dict[str, Any]] = {}
     stopped: set[str] = set()
+    budget = TimeBudget(time_budget_s) if time_budget_s else None
     try:
         for k in range(1, repeats + 1):
             if pool:  # this pass's own zygotes, for the backends it runs
@@ -91,7 +96,11 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
                     continue
                 if progress:
                     progress(cell, None)
-                record = run_cell(cell, timeout_s, limit, pool)
+                refusal = budget.refusal(cell, [c for c, _ in todo]) if budget else None
+                record = budget.skipped_record(cell, refusal, limit) if budget and refusal else run_cell(
+                    cell, timeout_s, limit, pool)
+                if budget:
+                    budget.observe(cell, record)
                 if repeats > 1:
                     record = merge_repeat(record, previous, k)
                     done_procs[cell.key] = record["repeats"]

@@ -70,7 +70,7 @@ def run(store: Store, plan: RunPlan, progress: Progress | None = None) -> list[d
     committed as it ends), close the run; all its records."""
     ensure_peaks({(c.device, c.precision) for c in plan.cells})
     execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
-            plan.repeats)
+            plan.repeats, time_budget_s=plan.suite.time_budget_s)
     store.finish_run(plan.run_id)
     return store.records(plan.run_id)
 

@@ -15,7 +15,8 @@ class Syncable(Protocol):
 
 @dataclass(frozen=True)
 class TrialPlan:
-    """How a throughput figure is measured: warm-up steps, trial count and minimum seconds per trial."""
+    """How a throughput figure is measured: warm-up steps, trial count and minimum seconds per trial; and whether
+    the cell also times an idiomatic epoch and asks the framework to count FLOPs (both cost whole extra steps)."""
 
     warmup_steps: int = 5
     trials: int = 5
@@ -23,6 +24,8 @@ class TrialPlan:
     max_steps_per_trial: int = 2000
     min_steps_per_trial: int = 3
     latency_calls: int = 100
+    idiomatic_epoch: bool = True
+    count_flops: bool = True
 
 
 def timed_call(device: Syncable, fn: Callable[[], Any]) -> tuple[float, Any]:

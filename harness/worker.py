@@ -84,7 +84,9 @@ def _measure(cell: Cell, record: dict[str, Any]) -> None:
     device = record["device_info"].get("device", "cpu")
     peak = cached_peak(device, cell.precision)  # calibrated before the run (suite_run): never measured in a cell
     record["efficiency"] = efficiency(workload.model, result["timing"], device, peak, cell.precision)
-    record["efficiency"]["framework_count"] = cross_check(adapter, workload.model, data.x_train, data.y_train)
+    record["efficiency"]["framework_count"] = (
+        cross_check(adapter, workload.model, data.x_train, data.y_train) if cell.plan.count_flops
+        else {"counter": None, "reason": "not counted: the trial plan leaves the framework's FLOP count out"})
 
 
 def run(cell: Cell, baseline: Baseline | None = None) -> dict[str, Any]:

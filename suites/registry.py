@@ -36,7 +36,10 @@ DEFAULT_ORDER = 1000
 """Where a workload without an ORDER constant sorts: after the bundled ones."""
 
 Origin = dict[str, Any]  # {"path": str, "sha256": str, "builtin": bool}
-Found = tuple[int, Workload, Origin]  # (order, workload, where it came from)
+Rank = tuple[int, str, int]
+"""Listing position: (ORDER, the name of its module's first workload, its index there): a module's workloads() keep
+their own order, next to each other."""
+Found = tuple[Rank, Workload, Origin]  # (listing position, workload, where it came from)
 _LOADED: dict[Path, tuple[ModuleType, str]] = {}
 """Workload files imported by this process: module and the sha256 of the bytes it ran."""
 
@@ -67,7 +70,8 @@ def _from_module(module: ModuleType, origin: Origin, required: bool = False) -> 
     order = getattr(module, "ORDER", DEFAULT_ORDER)
     if not isinstance(order, int) or isinstance(order, bool):
         raise SpecError(f"{where}: ORDER must be an integer, got {order!r}")
-    return [(order, workload, origin) for factory in factories for workload in _made(where, factory)]
+    made = [workload for factory in factories for workload in _made(where, factory)]
+    return [((order, made[0].name, i), workload, origin) for i, workload in enumerate(made)]
 
 
 def _sha256(path: Path) -> str:
@@ -150,7 +154,7 @@ def _discover(path_value: str, files_value: str) -> dict[str, tuple[Workload, Or
     found = [*_bundled(), *_external(path_value)]
     seen = {origin["path"] for _, _, origin in found}
     found += [f for f in _files(files_value) if f[2]["path"] not in seen]  # a file also in a folder: once
-    for _, workload, origin in sorted(found, key=lambda f: (f[0], f[1].name)):
+    for _, workload, origin in sorted(found, key=lambda f: f[0]):
         if workload.name in workloads:
             kept, other = sorted((workloads[workload.name][1], origin), key=lambda o: not o["builtin"])
             kind = " (built in)" if kept["builtin"] else ""
@@ -184,7 +188,7 @@ def add_workload_files(paths: Sequence[str]) -> tuple[str, ...]:
 
 
 def workload_names() -> tuple[str, ...]:
-    """Every workload, in listing order (ORDER, then name)."""
+    """Every workload, in listing order (ORDER, then name; a module's workloads() in their own order)."""
     return tuple(_workloads())
 
 

@@ -12,8 +12,9 @@ from suites.spec import BUDGETS
 
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
-         "memory_limit_mb", "latency_batch_sizes", "repeats", "timing", "confirm", "confirm_delay_s"}
-TIMINGS = ("smoke", "standard", "verdict")
+         "memory_limit_mb", "latency_batch_sizes", "repeats", "timing", "confirm", "confirm_delay_s",
+         "time_budget_s"}
+TIMINGS = ("smoke", "standard", "verdict", "scaling")
 """Trial plans a suite can name (harness/cell.py PLANS holds what each one is)."""
 
 
@@ -42,6 +43,9 @@ class Suite:
     """Under `nightly`: re-run each regressed cell in fresh processes and flag only what repeats."""
     confirm_delay_s: float = 0.0
     """Seconds `nightly` waits before that confirmation pass (a slow spell of a shared VM lasts minutes)."""
+    time_budget_s: float | None = None
+    """Wall seconds the whole run may take: a workload (all its cells) whose extrapolated time does not fit in what
+    is left is skipped, with the estimate, and left for a bigger machine (harness/time_budget.py). None: no budget."""
 
 
 def suite_names() -> list[str]:
@@ -100,13 +104,17 @@ def parse_suite(path: Path) -> Suite:
     delay = data.get("confirm_delay_s", 0)
     if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
         raise SpecError(f"{path.name}: 'confirm_delay_s' must be a number of seconds >= 0, got {delay!r}")
+    budget_s = data.get("time_budget_s")
+    if budget_s is not None and (not isinstance(budget_s, (int, float)) or isinstance(budget_s, bool) or budget_s <= 0):
+        raise SpecError(f"{path.name}: 'time_budget_s' must be a positive number of seconds, got {budget_s!r}")
     return Suite(name=str(data.get("name", path.stem)), latency_batch_sizes=tuple(latency), timing=timing,
                  description=str(data.get("description", "")),
                  budget=budget, workloads=workloads,
                  backends=_list(path, data, "backends", ()),
                  modes={k: tuple(v) for k, v in modes.items()},
                  precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
-                 memory_limit_mb=limit, repeats=repeats, confirm=confirm, confirm_delay_s=float(delay))
+                 memory_limit_mb=limit, repeats=repeats, confirm=confirm, confirm_delay_s=float(delay),
+                 time_budget_s=None if budget_s is None else float(budget_s))
 
 
 def load_suite(name_or_path: str) -> Suite:
