@@ -33,6 +33,7 @@ from suites.layers import (
     TakeToken,
     TransformerEncoder,
 )
+from suites.padding import masks_padding, padding_for
 from suites.params import Weights
 from suites.reference_norm import batch_norm_eval
 from suites.spec import ModelSpec
@@ -135,7 +136,7 @@ def _layernorm(x: Array, scale: Array, bias: Array, eps: float) -> Array:
     return (x - mean) / np.sqrt(var + eps) * scale + bias
 
 
-def _attention(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
+def _attention(layer: TransformerEncoder, w: Weights, x: Array, pad: Array | None = None) -> Array:
     q = np.einsum("ntd,dhk->nhtk", x, w["attn.query.kernel"]) + w["attn.query.bias"][None, :, None, :]
     k = np.einsum("ntd,dhk->nhtk", x, w["attn.key.kernel"]) + w["attn.key.bias"][None, :, None, :]
     v = np.einsum("ntd,dhk->nhtk", x, w["attn.value.kernel"]) + w["attn.value.bias"][None, :, None, :]
@@ -143,13 +144,15 @@ def _attention(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
     if layer.causal:  # key s > query t is masked out (exp(-inf) = 0)
         t = x.shape[1]
         scores = scores + onp.where(onp.triu(onp.ones((t, t), bool), k=1), -onp.inf, 0.0)
+    if pad is not None:  # a padded key s gets no weight from any query, in any head (exp(-inf) = 0)
+        scores = scores + onp.where(pad, -onp.inf, 0.0)[:, None, None, :]
     scores = np.exp(scores - scores.max(-1, keepdims=True))
     probs = scores / scores.sum(-1, keepdims=True)
     ctx = np.einsum("nhts,nhsk->nhtk", probs, v)
     return np.einsum("nhtk,hkd->ntd", ctx, w["attn.out.kernel"]) + w["attn.out.bias"]
 
 
-def _transformer(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
+def _transformer(layer: TransformerEncoder, w: Weights, x: Array, pad: Array | None = None) -> Array:
     def ff(h: Array) -> Array:
         return activate(layer.activation, h @ w["ff1.kernel"] + w["ff1.bias"]) @ w["ff2.kernel"] + w["ff2.bias"]
 
@@ -157,9 +160,9 @@ def _transformer(layer: TransformerEncoder, w: Weights, x: Array) -> Array:
         return _layernorm(h, w[f"{which}.scale"], w[f"{which}.bias"], layer.layer_norm_eps)
 
     if layer.norm_first:
-        x = x + _attention(layer, w, norm(x, "norm1"))
+        x = x + _attention(layer, w, norm(x, "norm1"), pad)
         return x + ff(norm(x, "norm2"))
-    x = norm(x + _attention(layer, w, x), "norm1")
+    x = norm(x + _attention(layer, w, x, pad), "norm1")
     return norm(x + ff(x), "norm2")
 
 
@@ -191,8 +194,11 @@ def _global_max(layer: Layer, w: Weights, x: Array) -> Array:
     return x.max(axis=1)
 
 
-def _global_mean(layer: Layer, w: Weights, x: Array) -> Array:
-    return x.mean(axis=1)
+def _global_mean(layer: Layer, w: Weights, x: Array, pad: Array | None = None) -> Array:
+    if pad is None:
+        return x.mean(axis=1)
+    keep = (~pad)[:, :, None]  # the mean over the positions that are not padding
+    return (x * keep).sum(axis=1) / keep.sum(axis=1)
 
 
 def _embedding(layer: Embedding, w: Weights, x: Array) -> Array:
@@ -248,15 +254,17 @@ REFERENCE: dict[str, Callable[..., Array]] = {
     "take_token": _take_token,
     "batch_norm": batch_norm_eval,  # inference mode: running statistics (training mode: reference_norm.TRAINING)
 }
-"""Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py)."""
+"""Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py). A
+layer whose mask_padding is set gets the padding mask too: `(layer, weights, x, pad) -> y` (apply_layer)."""
 
 
-def apply_layer(layer: Layer, w: Weights, x: Array) -> Array:
-    """One layer in inference mode on a batch (float64, except embedding ids)."""
+def apply_layer(layer: Layer, w: Weights, x: Array, pad: Array | None = None) -> Array:
+    """One layer in inference mode on a batch (float64, except embedding ids); `pad` is the batch's padding mask
+    (suites/padding.py), given to a layer that reads it."""
     rule = REFERENCE.get(layer.kind)
     if rule is None:
         raise TypeError(f"reference has no rule for {type(layer).__name__}")
-    return rule(layer, w, x)
+    return rule(layer, w, x, pad) if masks_padding(layer) else rule(layer, w, x)
 
 
 def forward(model: ModelSpec, weights: Weights, x: Array) -> Array:
@@ -267,7 +275,8 @@ def forward(model: ModelSpec, weights: Weights, x: Array) -> Array:
 def forward_float64(model: ModelSpec, weights: Weights, x: Array) -> Array:
     """forward on float64 weights used as given (plain arrays or autograd's traced boxes: not copied or cast)."""
     h: Array = x if model.input_dtype == "int32" else onp.asarray(x, onp.float64)
+    pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
         local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
-        h = apply_layer(layer, local, h)
+        h = apply_layer(layer, local, h, pad)
     return h

@@ -17,6 +17,7 @@ import numpy as np
 from autograd import value_and_grad
 from autograd.scipy.special import logsumexp
 
+from suites.padding import padding_for
 from suites.params import Weights, split_state
 from suites.reference import apply_layer
 from suites.reference_norm import train_rule
@@ -45,11 +46,12 @@ def forward_train(model: ModelSpec, weights: Weights, x: np.ndarray) -> tuple[np
         raise ValueError(f"{model.name}: the reference training step needs a dropout-free model (without_dropout)")
     h = x if model.input_dtype == "int32" else np.asarray(x, np.float64)
     state: Weights = {}
+    pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
         local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
         rule = train_rule(layer)
         if rule is None:
-            h = apply_layer(layer, local, h)
+            h = apply_layer(layer, local, h, pad)
             continue
         h, new = rule(layer, local, h)
         state.update({f"{i}.{k}": v for k, v in new.items()})

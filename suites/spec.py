@@ -10,6 +10,7 @@ from typing import Any
 
 from suites.errors import SpecError
 from suites.layers import LAYER_TYPES, Layer, Shape
+from suites.padding import check_padding_masks
 
 INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
@@ -48,6 +49,7 @@ class ModelSpec:
             if type(layer) not in LAYER_TYPES.values():
                 _fail("ModelSpec", f"layers[{i}]", f"a layer spec from suites.layers, got {type(layer).__name__}")
         self.layer_shapes()  # shape inference validates the stack
+        check_padding_masks(self)
 
     def layer_shapes(self) -> list[tuple[Shape, Shape]]:
         """(input shape, output shape) of every layer, per sample."""
@@ -79,8 +81,14 @@ class ModelSpec:
                    layers=tuple(_layer_from_dict(d) for d in data["layers"]))
 
 
+QUIET_DEFAULTS: dict[str, object] = {"mask_padding": False}
+"""Layer fields written to JSON only when they differ from these values: fields added after results were stored, so
+a spec that does not use them keeps its hash (and an older reader its layer arguments)."""
+
+
 def _layer_to_dict(layer: Layer) -> dict[str, Any]:
-    return {"type": layer.kind, **dataclasses.asdict(layer)}
+    fields = {k: v for k, v in dataclasses.asdict(layer).items() if k not in QUIET_DEFAULTS or v != QUIET_DEFAULTS[k]}
+    return {"type": layer.kind, **fields}
 
 
 def _layer_from_dict(data: dict[str, Any]) -> Layer:

@@ -55,7 +55,10 @@ class TransformerEncoder(Primitive):
     Post-norm (norm_first=False): x = LN1(x + Drop(MHA(x))); x = LN2(x + Drop(FF(x))).
     Pre-norm  (norm_first=True):  x = x + Drop(MHA(LN1(x)));  x = x + Drop(FF(LN2(x))).
     FF(x) = W2 · Drop(act(W1 · x + b1)) + b2. Attention probabilities get dropout at the same rate.
-    causal=True: position t attends to positions ≤ t only (a GPT-style decoder block); no padding mask.
+    causal=True: position t attends to positions ≤ t only (a GPT-style decoder block).
+    mask_padding=True: keys at padding positions (input id PAD_ID, suites/padding.py) get no attention weight from any
+    query in any head (BERT's attention mask), together with the causal mask if both are set; queries at padding
+    positions are still computed. The model's input must be those ids (ModelSpec checks it).
     """
 
     d_model: int
@@ -66,6 +69,7 @@ class TransformerEncoder(Primitive):
     norm_first: bool = False
     layer_norm_eps: float = 1e-5
     causal: bool = False
+    mask_padding: bool = False
     kind: ClassVar[str] = "transformer_encoder"
 
     def __post_init__(self) -> None:
@@ -80,6 +84,8 @@ class TransformerEncoder(Primitive):
         require(isinstance(self.layer_norm_eps, float) and self.layer_norm_eps > 0, "TransformerEncoder",
                 "layer_norm_eps", f"a positive float, got {self.layer_norm_eps!r}")
         require(isinstance(self.causal, bool), "TransformerEncoder", "causal", f"True or False, got {self.causal!r}")
+        require(isinstance(self.mask_padding, bool), "TransformerEncoder", "mask_padding",
+                f"True or False, got {self.mask_padding!r}")
 
     @property
     def head_dim(self) -> int:
@@ -108,7 +114,7 @@ class TransformerEncoder(Primitive):
     def forward_flops(self, in_shape: Shape, out_shape: Shape) -> int:
         t, d, f = in_shape[0], self.d_model, self.ff_dim
         projections = 2 * t * d * d * 4  # q, k, v, out
-        attention = 2 * t * t * d * 2  # scores and weighted values, all heads (causal too: the kernels compute them)
+        attention = 2 * t * t * d * 2  # scores and weighted values, all heads (masked too: the kernels compute them)
         return projections + attention + 2 * t * d * f * 2
 
     def without_dropout(self) -> TransformerEncoder:

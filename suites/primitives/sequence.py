@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from suites.primitives.base import Primitive
-from suites.primitives.checks import Shape, positive, rank
+from suites.primitives.checks import Shape, positive, rank, require
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,15 @@ class GlobalMaxPool1D(Primitive):
 
 @dataclass(frozen=True)
 class GlobalAveragePool1D(Primitive):
-    """Mean over the time axis: (T, C) → (C,)."""
+    """Mean over the time axis: (T, C) → (C,); with mask_padding=True over the positions that are not padding
+    (suites/padding.py; the model's input must be token ids)."""
 
+    mask_padding: bool = False
     kind: ClassVar[str] = "global_avgpool1d"
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.mask_padding, bool), "GlobalAveragePool1D", "mask_padding",
+                f"True or False, got {self.mask_padding!r}")
 
     def output_shape(self, shape: Shape) -> Shape:
         rank("GlobalAveragePool1D", shape, 2, "(T, C)")
