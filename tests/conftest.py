@@ -14,7 +14,7 @@ import pytest
 
 from backends.registry import BACKENDS, BackendInfo, get_backend, load_adapter_class
 from suites.params import Weights, init_weights
-from suites.spec import ModelSpec, TaskSpec
+from suites.spec import ModelSpec, TaskSpec, label_shape
 
 BACKEND_NAMES = tuple(BACKENDS)
 """The built-in backends, in registry order."""
@@ -39,10 +39,11 @@ def inputs(model: ModelSpec, n: int, seed: int = 0) -> np.ndarray:
 
 
 def labels(model: ModelSpec, task: TaskSpec, n: int, seed: int = 1) -> np.ndarray:
-    """n random labels: class ids for a classifier, N(0, 1) targets of the output shape for a regression."""
+    """n random labels: class ids for a classifier (one per position for a language model), N(0, 1) targets of the
+    output shape for a regression."""
     rng = np.random.default_rng(seed)
     if task.is_classification:
-        return rng.integers(0, model.output_shape[-1], n).astype(np.int32)
+        return rng.integers(0, model.output_shape[-1], (n, *label_shape(model, task))).astype(np.int32)
     return rng.standard_normal((n, *model.output_shape)).astype(np.float32)
 
 

@@ -24,6 +24,7 @@ from harness.parity_reference import reference_training
 from harness.parity_worker import REFERENCE_RUNS, TRAIN_STEPS, parity_case
 from store import Store
 from suites.reference import forward
+from suites.registry import OFFLINE_WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,8 +33,11 @@ REPO = Path(__file__).resolve().parent.parent
 def test_parity_command_agrees_for_every_workload_and_pair():
     out = subprocess.run([sys.executable, "run_bench.py", "parity"], cwd=REPO, capture_output=True, text=True,
                          timeout=1200)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "54/54 comparisons agree" in out.stdout  # 9 workloads x (3 vs reference + 3 pairs)
+    lines = out.stdout.splitlines()
+    differ = [" ".join(lines[i:i + 2]) for i, line in enumerate(lines) if "DIFFER" in line]  # a row wraps onto 2 lines
+    assert out.returncode == 0, "\n".join(differ) + "\n" + out.stdout[-1500:] + out.stderr[-2000:]
+    comparisons = 6 * len(OFFLINE_WORKLOADS)  # every offline workload x (3 vs reference + 3 pairs)
+    assert f"{comparisons}/{comparisons} comparisons agree" in out.stdout
 
 
 def _fake_results(outputs, params, losses, weights, workload="linear_regression"):
@@ -155,7 +159,9 @@ def test_parity_per_mode_and_precision_is_stored_with_its_configuration(tmp_path
     out = subprocess.run([sys.executable, "run_bench.py", "parity", "--workloads", "mnist_mlp", "--backends",
                           "torch,tensorflow", "--modes", "eager,compile,graph,xla", "--precisions", "fp32,bf16",
                           "--device", "cpu", "--db", str(db)], cwd=REPO, capture_output=True, text=True, timeout=1200)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    differ = [" ".join(lines[i:i + 2]) for i, line in enumerate(lines) if "DIFFER" in line]  # a row wraps onto 2 lines
+    assert out.returncode == 0, "\n".join(differ) + "\n" + out.stdout[-1500:] + out.stderr[-2000:]
     assert "20/20 comparisons agree" in out.stdout  # fp32: 5 sides vs reference + 10 pairs; bf16: 5 vs fp32
     parity = Store(db).latest_parity()
     assert parity and parity["git_sha"] and parity["config"]["precisions"] == ["fp32", "bf16"]

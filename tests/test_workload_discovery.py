@@ -16,8 +16,10 @@ from suites.suite import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 
-TODAYS_ORDER = ("mnist_mlp", "mnist_cnn", "keras_cnn", "rowmnist_lstm", "text_transformer", "text_cnn", "tfidf_mlp",
-                "linear_regression", "vit_tiny", "gpt_lm", "keras_cnn_cifar10")
+TODAYS_ORDER = ("mnist_mlp", "mnist_cnn", "keras_cnn", "rowmnist_lstm", "text_transformer", "bert_encoder",
+                "text_cnn", "tfidf_mlp", "linear_regression", "vit_tiny", "gpt_lm", "keras_cnn_cifar10")
+SCALING = tuple(f"gpt_lm_{size}" for size in ("0p9m", "3m", "11m", "40m", "86m", "303m", "709m", "1p5b"))
+"""The scaling sweep's sizes (suites/models/gpt_lm_scaling.py): listed after the rest, in no suite's 'all'."""
 
 # The file's name differs from the workload's on purpose: the workload's own name is what the registry lists.
 TINY = '''"""A throw-away workload: a tiny Dense model on the bundled diabetes data."""
@@ -45,8 +47,9 @@ def extra_folder(tmp_path, monkeypatch):
 
 
 def test_bundled_workloads_keep_todays_order_and_online_ones_stay_out_of_offline():
-    assert workload_names() == TODAYS_ORDER
+    assert workload_names() == (*TODAYS_ORDER, *SCALING)
     assert registry.OFFLINE_WORKLOADS == TODAYS_ORDER[:-1]
+    assert all(get_workload(name).sweep == "scaling" for name in SCALING)
     cifar = get_workload("keras_cnn_cifar10")
     assert cifar.online and cifar.task.dataset == "cifar10"
 
@@ -58,7 +61,7 @@ def test_the_online_tag_says_whether_the_data_needs_the_network(name):
 
 
 def test_a_file_in_the_extra_folder_is_listed_and_discovered(extra_folder, monkeypatch):
-    assert workload_names() == (*TODAYS_ORDER, "tiny_dense_ext")  # no ORDER: after the bundled ones
+    assert workload_names() == (*TODAYS_ORDER, *SCALING, "tiny_dense_ext")  # no ORDER: after the bundled ones
     assert "tiny_dense_ext" in registry.OFFLINE_WORKLOADS
     assert "tiny_dense_ext" in load_suite("smoke").workloads  # "all" offline workloads
     w = get_workload("tiny_dense_ext")
