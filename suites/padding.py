@@ -14,16 +14,14 @@ GlobalAveragePool1D: the mean over non-padded positions). Every backend computes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from suites.data.text import PAD_ID
 from suites.errors import SpecError
 from suites.primitives.base import Primitive
-
-if TYPE_CHECKING:
-    from suites.spec import ModelSpec
+from suites.primitives.checks import Shape
 
 __all__ = ["PAD_ID", "check_padding_masks", "masks_padding", "padding_for", "padding_mask"]
 
@@ -44,7 +42,25 @@ def padding_for(layers: Sequence[Primitive], x: np.ndarray) -> np.ndarray | None
     return padding_mask(x) if any(masks_padding(layer) for layer in layers) else None
 
 
-def check_padding_masks(model: ModelSpec) -> None:
+class LayerStack(Protocol):
+    """What the check reads of a model (suites.spec.ModelSpec has it; spec imports this module, not the reverse)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_shape(self) -> Shape: ...
+
+    @property
+    def input_dtype(self) -> str: ...
+
+    @property
+    def layers(self) -> Sequence[Primitive]: ...
+
+    def layer_shapes(self) -> list[tuple[Shape, Shape]]: ...
+
+
+def check_padding_masks(model: LayerStack) -> None:
     """SpecError unless every layer that reads the padding mask sees the input's positions: an int32 (T,) input, and
     every layer before it keeping the T positions as a (T, D) sequence (no class token, strided conv or pooling)."""
     steps, changed = model.input_shape[0], None

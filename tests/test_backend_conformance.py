@@ -74,6 +74,13 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.Embedding(20, 8), L.LearnedPositions(6),
         L.TransformerEncoder(8, 2, 12, dropout=0.1, activation="gelu_tanh", norm_first=True, causal=True),
         L.TransformerEncoder(8, 4, 12, causal=True), L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"),
+    ModelSpec("padding_mask", (7,), (  # ids below 4: a quarter padding, anywhere; a plain mean reads padded queries
+        L.Embedding(4, 8), L.LearnedPositions(7),
+        L.TransformerEncoder(8, 2, 12, dropout=0.1, activation="gelu", norm_first=True, mask_padding=True),
+        L.GlobalAveragePool1D(), L.Dense(3)), input_dtype="int32"),
+    ModelSpec("padding_mask_causal", (7,), (
+        L.Embedding(4, 8), L.TransformerEncoder(8, 2, 12, causal=True, mask_padding=True),
+        L.GlobalAveragePool1D(mask_padding=True), L.Dense(3)), input_dtype="int32"),
     ModelSpec("batch_norm", (6, 5, 3), (L.Conv2D(4, 3, padding="same"), L.BatchNorm(momentum=0.2, eps=1e-3),
                                         L.Activation("relu"), L.MaxPool2D(2), L.Flatten(), L.Dense(3))),
     ModelSpec("batch_norm_1d", (7, 4), (L.BatchNorm(momentum=0.3), L.Conv1D(5, 3), L.BatchNorm(), L.Flatten(),

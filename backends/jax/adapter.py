@@ -32,8 +32,9 @@ from flax import nnx  # noqa: E402
 
 from backends.base import Adapter  # noqa: E402
 from backends.jax import MODES, NAME, probes  # noqa: E402
-from backends.jax.layers import LSTM_SCAN_UNROLL, PHASE_POOLS, build_model  # noqa: E402
+from backends.jax.layers import LSTM_SCAN_UNROLL, build_model  # noqa: E402
 from backends.jax.optim import make_loss, make_optimizer  # noqa: E402
+from backends.jax.pooling import PHASE_POOLS  # noqa: E402
 from backends.jax.runtime import cast_floating, device_kind, pick_device, prefetch_to_device  # noqa: E402
 from backends.jax.weights import ParamIndex, read_weights, trainable_count, write_weights  # noqa: E402
 from suites.params import Weights, state_shapes  # noqa: E402

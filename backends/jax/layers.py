@@ -8,7 +8,9 @@ explicit jax.random key (None = inference), so a training step stays a pure func
 LSTM: an own NNX module holding the fused neutral kernel (I, 4H), recurrent_kernel (H, 4H) and bias (4H) as
 nnx.Param, run with jax.lax.scan. Compared with nnx.LSTMCell (eight Linear maps per layer) this maps weights 1:1 and
 is faster: the input projection of all time steps is one matmul before the scan, and each step does one (N, H) @
-(H, 4H) matmul instead of four. The token-sequence layers (tokens, class token, positions) live in token_layers.
+(H, 4H) matmul instead of four. The token-sequence layers (tokens, class token, positions) live in token_layers,
+max pooling in pooling, the padding mask (and the masked mean) in masking: a layer that reads the padding mask
+(suites/padding.py) gets it as apply's fourth argument.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -27,8 +28,11 @@ from flax import nnx
 from backends.base import for_kind
 from backends.jax import NAME
 from backends.jax import token_layers as T
+from backends.jax.masking import attention_mask, mean_pool, padding_mask
+from backends.jax.pooling import max_pool
 from suites import layers as L
 from suites.layers import Shape
+from suites.padding import masks_padding
 from suites.spec import ModelSpec
 
 Array = jax.Array
@@ -76,34 +80,6 @@ def dropout(x: Array, rate: float, key: Key) -> Array:
     keep = 1.0 - rate
     mask = jax.random.bernoulli(key, keep, x.shape)
     return jnp.where(mask, x / keep, jnp.zeros((), x.dtype))
-
-
-def max_pool(x: Array, pool: int, stride: int, axes: tuple[int, ...], training: bool = True) -> Array:
-    """Max pooling (VALID, floor) over `axes`, each phase on its fastest path on XLA CPU. Inference: reduce_window
-    (flax's max_pool; 1.4-1.8x the slices' forward). Training: the maximum of strided slices, gradient to the first
-    maximum in row-major window order: reduce_window's values and gradient, but elementwise selects instead of
-    select_and_scatter, about 2.5x faster per mnist_cnn step."""
-    if not training:
-        window, strides = [1] * x.ndim, [1] * x.ndim
-        for axis in axes:
-            window[axis], strides[axis] = pool, stride
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, "VALID")
-    outs = [(x.shape[a] - pool) // stride + 1 for a in axes]
-    elements = []
-    for offsets in itertools.product(range(pool), repeat=len(axes)):
-        start, limit, strides = [0] * x.ndim, list(x.shape), [1] * x.ndim
-        for axis, offset, out in zip(axes, offsets, outs, strict=True):
-            start[axis], limit[axis], strides[axis] = offset, offset + stride * (out - 1) + 1, stride
-        elements.append(jax.lax.slice(x, start, limit, strides))
-    peak = jax.lax.stop_gradient(functools.reduce(jnp.maximum, elements))
-    result = elements[-1]
-    for element in reversed(elements[:-1]):  # earlier window positions win ties
-        result = jnp.where(element == peak, element, result)
-    return result
-
-
-PHASE_POOLS = {"train": "maximum of strided slices (elementwise-select backward)", "infer": "lax.reduce_window"}
-"""Which max-pool implementation each phase runs (recorded in the adapter's settings)."""
 
 
 class LstmLayer(nnx.Module):
@@ -174,13 +150,13 @@ class EncoderLayer(nnx.Module):
         self.ff1 = nnx.Linear(d, spec.ff_dim, rngs=rngs)
         self.ff2 = nnx.Linear(spec.ff_dim, d, rngs=rngs)
 
-    def __call__(self, x: Array, key: Key) -> Array:
+    def __call__(self, x: Array, key: Key, pad: Array | None = None) -> Array:
         train = key is not None and self.rate > 0.0
         k_attn, k_res1, k_res2, k_ff = jax.random.split(key, 4) if train else (None,) * 4
 
         def attention(h: Array) -> Array:
             rngs = nnx.Rngs(k_attn) if train else None
-            mask = nnx.make_causal_mask(h[..., 0]) if self.causal else None  # (N, 1, T, T): key s <= query t
+            mask = attention_mask(h[..., 0], pad, self.causal)  # (N, 1, T, T) or None: masking.attention_mask
             return dropout(self.attn(h, mask=mask, deterministic=not train, rngs=rngs), self.rate, k_res1)
 
         def feed_forward(h: Array) -> Array:
@@ -246,12 +222,13 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "maxpool1d": _stateless(lambda layer, x, key: max_pool(x, layer.pool_size, layer.effective_stride, (1,),
                                                            key is not None)),
     "global_maxpool1d": _stateless(lambda layer, x, key: x.max(axis=1)),
-    "global_avgpool1d": _stateless(lambda layer, x, key: x.mean(axis=1)),
+    "global_avgpool1d": lambda layer, in_shape, rngs: Native(None, lambda m, x, key, pad=None: mean_pool(x, pad)),
     "lstm": lambda layer, in_shape, rngs: Native(StackedLstm(layer, in_shape[-1]), _call),
     "layernorm": lambda layer, in_shape, rngs: Native(
         nnx.LayerNorm(in_shape[-1], epsilon=layer.eps, use_fast_variance=False, rngs=rngs), _call),
     "positional_encoding": _stateless(lambda layer, x, key: T.sinusoidal_positions(layer, x)),
-    "transformer_encoder": lambda layer, in_shape, rngs: Native(EncoderLayer(layer, rngs), lambda m, x, key: m(x, key)),
+    "transformer_encoder": lambda layer, in_shape, rngs: Native(EncoderLayer(layer, rngs),
+                                                                lambda m, x, key, pad=None: m(x, key, pad)),
     "tokens": _stateless(lambda layer, x, key: T.tokens(x)),
     "class_token": lambda layer, in_shape, rngs: Native(T.ClassTokenLayer(in_shape[-1]), _call),
     "learned_positions": lambda layer, in_shape, rngs: Native(T.LearnedPositionsLayer(layer.max_len, in_shape[-1]),
@@ -282,12 +259,16 @@ class NeutralModel(nnx.Module):
         self.layers = nnx.List([native.module for native in built])
         self.applies = tuple(native.apply for native in built)
         self.keyed = tuple(layer.kind in STOCHASTIC | PHASED for layer in spec.layers)
+        self.readers = frozenset(i for i, layer in enumerate(spec.layers) if masks_padding(layer))
 
     def __call__(self, x: Array, key: Key = None) -> Array:
-        """Outputs for a batch; a key is given exactly in training: dropout is on, pools take their training path."""
+        """Outputs for a batch; a key is given exactly in training: dropout is on, pools take their training path. A
+        layer that reads the padding mask also gets the input ids' mask (masking.padding_mask)."""
+        pad = padding_mask(x) if self.readers else None
         for i, (module, apply, keyed) in enumerate(zip(self.layers, self.applies, self.keyed, strict=True)):
             random = key is not None and keyed
-            x = apply(module, x, jax.random.fold_in(key, i) if random else None)
+            layer_key = jax.random.fold_in(key, i) if random else None
+            x = apply(module, x, layer_key, pad) if i in self.readers else apply(module, x, layer_key)
         return x
 
 

@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from backends.base import for_kind  # noqa: E402
 from backends.tensorflow import NAME  # noqa: E402
+from backends.tensorflow.masking import keep_mask, key_mask, reader_indices  # noqa: E402
 from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, tokens  # noqa: E402
 from suites import layers as L  # noqa: E402
 from suites.layers import Shape  # noqa: E402
@@ -128,20 +129,25 @@ class TransformerEncoder(keras.layers.Layer):
         self.ff1.build(shape)
         self.ff2.build((*shape[:-1], self.spec.ff_dim))
 
-    def _attention(self, x: Any, training: Any) -> Any:
-        attended = self.attn(x, x, training=training, use_causal_mask=self.spec.causal)
+    def _attention(self, x: Any, training: Any, mask: Any) -> Any:
+        attended = self.attn(x, x, attention_mask=key_mask(mask), training=training, use_causal_mask=self.spec.causal)
         return self.drop_attn(attended, training=training)
 
     def _feed_forward(self, x: Any, training: Any) -> Any:
         hidden = self.drop_ff_inner(self.ff1(x), training=training)
         return self.drop_ff_out(self.ff2(hidden), training=training)
 
-    def call(self, x: Any, training: Any = None) -> Any:
+    def call(self, x: Any, training: Any = None, mask: Any = None) -> Any:
+        """`mask`: the padding mask (N, T), True = not padding (masking.keep_mask), or None (no padding mask)."""
         if self.spec.norm_first:
-            x = x + self._attention(self.norm1(x), training)
+            x = x + self._attention(self.norm1(x), training, mask)
             return x + self._feed_forward(self.norm2(x), training)
-        x = self.norm1(x + self._attention(x, training))
+        x = self.norm1(x + self._attention(x, training, mask))
         return self.norm2(x + self._feed_forward(x, training))
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> None:
+        """No Keras mask on the output: the model hands the padding mask to each layer that reads it."""
+        return None
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
@@ -227,14 +233,17 @@ def build_layer(layer: L.Layer, in_shape: Shape, *, use_cudnn: bool | str = "aut
 class NeutralModel(keras.Model):
     """The neutral layer stack as Keras layers called in order; `blocks[i]` holds the layers of neutral layer i."""
 
-    def __init__(self, blocks: list[list[keras.layers.Layer]], dtype: Policy | None = None) -> None:
+    def __init__(self, blocks: list[list[keras.layers.Layer]], dtype: Policy | None = None,
+                 readers: tuple[int, ...] = ()) -> None:
         super().__init__(dtype=dtype)
         self.blocks = blocks
         self.chain = [layer for block in blocks for layer in block]
+        self.readers = readers  # indices into chain of the layers given the padding mask as `mask=`
 
     def call(self, x: Any, training: Any = None) -> Any:
-        for layer in self.chain:
-            x = layer(x, training=training)
+        keep = keep_mask(x) if self.readers else None
+        for i, layer in enumerate(self.chain):
+            x = layer(x, training=training, mask=keep) if i in self.readers else layer(x, training=training)
         return x
 
 
@@ -245,6 +254,6 @@ def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll:
     dtype = dtype or Policy("float32")
     blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll, dtype=dtype)
               for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
-    model = NeutralModel(blocks, dtype=dtype)
+    model = NeutralModel(blocks, dtype=dtype, readers=reader_indices(blocks, spec.layers))
     model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
     return model

@@ -16,9 +16,11 @@ from torch.nn import functional as F
 
 from backends.base import for_kind
 from backends.torch import NAME
+from backends.torch.masking import MaskedMeanPool, as_float_mask, forward_padded
 from backends.torch.norm_layers import batch_norm
 from suites import layers as L
 from suites.layers import Shape
+from suites.padding import masks_padding
 from suites.params import layer_param_shapes
 from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
@@ -170,7 +172,8 @@ class CausalEncoderLayer(nn.TransformerEncoderLayer):
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
                 src_key_padding_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
         mask = nn.Transformer.generate_square_subsequent_mask(src.shape[1], device=src.device, dtype=src.dtype)
-        return super().forward(src, src_mask=mask, is_causal=True)
+        padding = as_float_mask(src_key_padding_mask, mask.dtype)  # None without a padding mask
+        return super().forward(src, src_mask=mask, src_key_padding_mask=padding, is_causal=True)
 
 
 def _transformer(layer: L.TransformerEncoder, in_shape: Shape, first: bool) -> list[nn.Module]:
@@ -199,7 +202,8 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "conv1d": _conv1d,
     "maxpool1d": lambda layer, in_shape, first: [nn.MaxPool1d(layer.pool_size, stride=layer.effective_stride)],
     "global_maxpool1d": lambda layer, in_shape, first: [GlobalPool(True, dim=2 if first else 1)],
-    "global_avgpool1d": lambda layer, in_shape, first: [GlobalPool(False, dim=2 if first else 1)],
+    "global_avgpool1d": lambda layer, in_shape, first: [
+        MaskedMeanPool(2 if first else 1) if layer.mask_padding else GlobalPool(False, dim=2 if first else 1)],
     "lstm": lambda layer, in_shape, first: [StackedLSTM(in_shape[-1], layer)],
     "layernorm": lambda layer, in_shape, first: [nn.LayerNorm(in_shape[-1], eps=layer.eps)],
     "positional_encoding": lambda layer, in_shape, first: [SinusoidalPositions(layer, in_shape[-1])],
@@ -253,6 +257,7 @@ class NeutralModel(nn.Module):
         self.input_channels_first = _input_channels_first(model)
         self.owners: dict[int, nn.Module] = {}
         self.row_orders: dict[int, np.ndarray] = {}
+        self.readers: set[int] = set()  # indices into body of the modules that read the padding mask
         self.body = nn.Sequential(*self._build(model))
 
     def _build(self, model: ModelSpec) -> list[nn.Module]:
@@ -275,6 +280,8 @@ class NeutralModel(nn.Module):
             built = build_layer(layer, in_shape, first)
             if layer_param_shapes(layer, in_shape):
                 self.owners[i] = built[0]
+            if masks_padding(layer):
+                self.readers.add(len(mods))
             mods.extend(built)
             if len(out_shape) < 2:
                 first = False
@@ -283,7 +290,7 @@ class NeutralModel(nn.Module):
         return mods
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return forward_padded(self.body, self.readers, x) if self.readers else self.body(x)
 
 
 def build_model(spec: ModelSpec) -> NeutralModel:
