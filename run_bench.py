@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--baseline", default="torch", help="backend the ratios are taken against (default torch)")
     compare.add_argument("--against", metavar="RUN", help="compare the same cells of RUN (older) with this run")
     compare.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    compare.add_argument("--scaling", action="store_true",
+                         help="the run's sweep cells by parameter count: tokens/s, MFU, compile time, estimated vs "
+                              "measured memory, and the sizes left for bigger machines")
     return parser
 
 

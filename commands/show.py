@@ -19,6 +19,7 @@ from reports.fairness import describe, mismatches, print_fairness
 from reports.html import render_report
 from reports.pytest_benchmark import to_pytest_benchmark
 from reports.regressions import WINDOW
+from reports.scaling import left_for_bigger_machines, scaling_markdown, scaling_rows, scaling_table
 from store import resolve_run
 from suites.errors import UsageError
 
@@ -48,6 +49,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     run_id = resolve_run(store, args.run)
     records = store.records(run_id)
     con = make_console()
+    if args.scaling:
+        return _print_scaling(records, run_id, args.format, con)
     if args.against:
         previous = resolve_run(store, args.against)
         rows = compare_runs(records, store.records(previous))
@@ -72,6 +75,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for table in backend_tables(rows, args.baseline):
         con.print(table)
     print_fairness(records, con)
+    return 0
+
+
+def _print_scaling(records: list[dict[str, Any]], run_id: str, fmt: str, con: Any) -> int:
+    """`compare --scaling`: the sweep rows as a table, markdown or JSON."""
+    rows = scaling_rows(records)
+    if not rows:
+        raise UsageError(f"run {run_id} has no sweep cells; run one with `run_bench.py run --suite scaling`")
+    if fmt == "json":
+        sys.stdout.write(as_json(rows) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(scaling_markdown(rows) + "\n")
+    else:
+        con.print(scaling_table(rows))
+        left = left_for_bigger_machines(rows)
+        if left:
+            con.print("left for bigger machines: " + "; ".join(f"{k} ({v})" for k, v in left.items()))
     return 0
 
 

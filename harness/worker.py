@@ -24,6 +24,7 @@ from harness.monitors.host_memory import Baseline, HostMemorySampler, rss_bytes,
 from harness.protocol import Diverged, run_protocol
 from store import RECORD_SCHEMA
 from suites.data.registry import load_dataset
+from suites.params import param_count
 from suites.registry import get_workload, workload_origin
 from suites.spec import spec_hash, tokens_per_sample
 
@@ -37,7 +38,7 @@ def base_record(cell: Cell) -> dict[str, Any]:
     return {"schema_version": RECORD_SCHEMA, "cell": cell.to_dict(), "key": cell.key, "status": status.FAILED,
             "error": None, "spec_hash": spec_hash(workload.model, task), "model": workload.model.to_dict(),
             "task": task.to_dict(), "workload_origin": workload_origin(cell.workload), "sweep": workload.sweep,
-            "tokens_per_sample": tokens_per_sample(workload.model, task),
+            "tokens_per_sample": tokens_per_sample(workload.model, task), "params": param_count(workload.model),
             "trial_plan": dataclasses.asdict(cell.plan), "started_at": now_iso(), "pid": os.getpid(),
             "parent_pid": os.getppid(), **provenance()}
 

@@ -69,6 +69,7 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
         "findings": facts, "matrix": matrix(workloads, by_workload, palette),
         "workloads": [workload_section(w, by_workload[w], f, palette) for w, f in zip(workloads, facts, strict=True)],
         "parity": parity_view, "fairness": fairness, "env": sections.environment(run, records, palette),
+        "scaling": sections.scaling(records, palette),
         "failures": sections.failures(records), "nightly": sections.nightly(run, verdicts, history),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

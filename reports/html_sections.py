@@ -12,9 +12,10 @@ from reports.flat import dig
 from reports.formats import SIG3, num, sci
 from reports.html_format import _cell, _short_when, _sorted, _when, _workload, cell_label
 from reports.metrics import get
-from reports.regressions import verdict_note
 from reports.palette import Palette
 from reports.parity_table import cell_parity, side
+from reports.regressions import verdict_note
+from reports.scaling import HEADERS, cells, left_for_bigger_machines, scaling_rows
 
 VERDICT_ORDER = {"regression": 0, "unconfirmed": 1, "improvement": 2, "baseline": 3, "new": 4, "ok": 5}
 TRACEBACK_LINES = 40
@@ -199,3 +200,15 @@ def nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
     for row in rows:  # already in verdict order: regressions first
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
     return {"rows": rows, "trends": trends, "counts": counts}
+
+
+def scaling(records: list[dict[str, Any]], palette: Palette) -> dict[str, Any] | None:
+    """The sweep cells of the run: log-log charts against parameters, the table, and the sizes left for bigger
+    machines; None when no record belongs to a sweep."""
+    rows = scaling_rows(records)
+    if not rows:
+        return None
+    left = left_for_bigger_machines(rows)
+    return {"charts": [Markup(c) for c in plots.scaling_charts(rows, palette)], "headers": HEADERS,
+            "rows": [{"cells": cells(r), "ok": r["status"] == "ok", "message": r["message"]} for r in rows],
+            "left": [f"{size} ({why})" for size, why in left.items()]}
