@@ -7,7 +7,7 @@ from typing import Any
 
 from common.stats import percentiles_ms, summarize_processes
 from common.units import BYTES_PER_MIB
-from harness import status
+from harness import memory_gate, status
 from harness.cell import Cell
 from harness.launch import ZygotePool
 from harness.runner import run_cell
@@ -56,6 +56,16 @@ def missing_repeats(done: dict[str, Any] | None, repeats: int) -> int:
     return max(0, repeats - int(done.get("repeat", 1)))
 
 
+def _skipped(cell: Cell, budget: TimeBudget | None, planned: list[Cell], limit: int | None) -> dict[str, Any] | None:
+    """The record of a cell that must not start, without a process: one whose memory estimate does not fit (first:
+    no machine of this size can run it, whatever the time), else one the time budget refuses; None to run it."""
+    admission = memory_gate.admit(cell, limit)
+    if not admission.fits:
+        return memory_gate.skipped_record(cell, admission)
+    refusal = budget.refusal(cell, planned) if budget else None
+    return budget.skipped_record(cell, refusal, limit) if budget and refusal else None
+
+
 def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memory_limit_mb: int | None = None,
             progress: Progress | None = None, isolation: str = "fork", repeats: int = 1,
             again: Mapping[str, Mapping[str, Any]] | None = None,
@@ -96,9 +106,7 @@ def execute(store: Store, run_id: str, cells: list[Cell], timeout_s: float, memo
                     continue
                 if progress:
                     progress(cell, None)
-                refusal = budget.refusal(cell, [c for c, _ in todo]) if budget else None
-                record = budget.skipped_record(cell, refusal, limit) if budget and refusal else run_cell(
-                    cell, timeout_s, limit, pool)
+                record = _skipped(cell, budget, [c for c, _ in todo], limit) or run_cell(cell, timeout_s, limit, pool)
                 if budget:
                     budget.observe(cell, record)
                 if repeats > 1:

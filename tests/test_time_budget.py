@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness import session, status, time_budget
+from harness import memory_gate, session, status, time_budget
 from harness.cell import Cell
 from harness.plan import Overrides, plan_cells
 from harness.session import execute
@@ -99,3 +99,22 @@ def test_a_budget_decides_once_per_workload() -> None:
     assert budget.refusal(cells[0], cells) is None  # already decided
     spent = TimeBudget(total_s=1e-9)
     assert "0 s left" in str(spent.refusal(cells[0], cells))  # a spent budget starts nothing more
+
+
+def test_a_size_over_the_memory_limit_is_skipped_for_memory_before_the_budget_is_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _fake_cells(monkeypatch, wall_s=100.0)
+    path = _suite(tmp_path, budget_s=350)
+    path.write_text(path.read_text() + "memory_limit_mb = 200\n")  # 0p9m and 3m fit; 11m needs ≈ 0.33 GiB
+    suite = load_suite(str(path))
+    cells = plan_cells(suite, Overrides())
+    store = Store(tmp_path / "t.sqlite")
+    run_id = store.create_run(suite.name, {}, {})
+    execute(store, run_id, cells, suite.timeout_s, memory_limit_mb=suite.memory_limit_mb, isolation="spawn",
+            time_budget_s=suite.time_budget_s)
+    records = {r["key"]: r for r in store.records(run_id)}
+    assert ran == [c.key for c in cells if c.workload == "gpt_lm_0p9m"]
+    kinds = {c.workload: records[c.key]["error"]["type"] for c in cells if c.workload != "gpt_lm_0p9m"}
+    assert kinds == {"gpt_lm_3m": time_budget.SKIP_ERROR_TYPE, "gpt_lm_11m": memory_gate.SKIP_ERROR_TYPE}
+    large = records[next(c.key for c in cells if c.workload == "gpt_lm_11m")]
+    assert large["memory_estimate"]["fits"] is False and "> limit 200.0 MiB (the suite's memory_limit_mb)" in large["error"]["message"]
