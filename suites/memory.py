@@ -14,6 +14,7 @@ every record keeps it next to the measured peak. What is counted, per precision:
                       feed-forward pre-activation and activation) + H·T·T (attention probabilities); with dropout > 0
                       another H·T·T and T·F (the dropped copies the next matmul reads)
   LSTM                7·H per step and stacked layer (gates i, f, g, o, cell state, tanh of it, hidden state)
+  Residual            what each sub-layer (body, projection conv and BatchNorm) keeps, by these rules, plus the sum
 - input batch: the batch's features (4 bytes: float32 or int32 ids) and labels (4 bytes each; a regression target
   has the output's size).
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from suites.layers import LSTM, Flatten, Layer, Shape, Tokens, TransformerEncoder
+from suites.layers import LSTM, Flatten, Layer, Residual, Shape, Tokens, TransformerEncoder
 from suites.params import param_count, state_count
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
@@ -108,6 +109,9 @@ def saved_elements(layer: Layer, in_shape: Shape, out_shape: Shape) -> tuple[int
         return 8 * t * d + (1 + copies) * t * f + scores, scores
     if isinstance(layer, LSTM):
         return in_shape[0] * layer.num_layers * LSTM_SAVED_PER_UNIT * layer.units, 0
+    if isinstance(layer, Residual):
+        parts = [saved_elements(sub, shape, sub.output_shape(shape)) for _, sub, shape in layer.parts(in_shape)]
+        return sum(s for s, _ in parts) + math.prod(out_shape), sum(a for _, a in parts)
     return math.prod(out_shape), 0
 
 

@@ -11,6 +11,9 @@ Names are "<layer index>.<parameter>". Layouts follow Keras (channels-last):
   TransformerEncoder  attn.{query,key,value}.kernel (D, heads, head_dim), attn.{query,key,value}.bias (heads, head_dim),
              attn.out.kernel (heads, head_dim, D), attn.out.bias (D,), norm1/norm2.{scale,bias} (D,),
              ff1.kernel (D, F), ff1.bias (F,), ff2.kernel (F, D), ff2.bias (D,)
+  Residual   its sub-layers' arrays nested under the block's index: "<i>.body.<j>.<local>" for body layer j (e.g.
+             3.body.0.kernel, 3.body.1.scale, 3.body.1.running_mean), "<i>.proj.kernel" (1, 1, in, out) for the
+             projection's 1×1 conv (no bias), "<i>.proj_bn.<local>" for its BatchNorm (suites/primitives/residual.py)
 The first Dense after a Flatten of a (H, W, C) tensor takes rows in H, W, C order.
 Each layer class defines its own layout (its param_shapes, suites/primitives/); the table above summarises them.
 

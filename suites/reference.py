@@ -30,12 +30,15 @@ from suites.layers import (
     MaxPool1D,
     MaxPool2D,
     PositionalEncoding,
+    Residual,
     TakeToken,
     TransformerEncoder,
+    ZeroPad2D,
 )
 from suites.padding import masks_padding, padding_for
 from suites.params import Weights
 from suites.reference_norm import batch_norm_eval
+from suites.reference_residual import residual_eval
 from suites.spec import ModelSpec
 
 Array = onp.ndarray
@@ -93,7 +96,7 @@ def _conv2d(layer: Conv2D, w: Weights, x: Array) -> Array:
         x = _same_pad(x, k, (1, 2))
     win = _windows(x, k, s, (1, 2))  # (k*k, N, H', W', C), offsets in (i, j) order
     kernel = np.reshape(w["kernel"], (k * k,) + tuple(w["kernel"].shape[2:]))
-    out = np.einsum("pnhwc,pco->nhwo", win, kernel) + w["bias"]
+    out = np.einsum("pnhwc,pco->nhwo", win, kernel) + (w["bias"] if layer.use_bias else 0.0)
     return activate(layer.activation, out)
 
 
@@ -232,6 +235,15 @@ def _take_token(layer: TakeToken, w: Weights, x: Array) -> Array:
     return x[:, layer.index]
 
 
+def _zero_pad2d(layer: ZeroPad2D, w: Weights, x: Array) -> Array:
+    p = layer.pad
+    return np.pad(x, [(0, 0), (p, p), (p, p), (0, 0)], mode="constant")
+
+
+def _residual(layer: Residual, w: Weights, x: Array) -> Array:
+    return residual_eval(layer, w, x, apply_layer)
+
+
 REFERENCE: dict[str, Callable[..., Array]] = {
     "dense": _dense,
     "conv2d": _conv2d,
@@ -253,6 +265,9 @@ REFERENCE: dict[str, Callable[..., Array]] = {
     "learned_positions": _learned_positions,
     "take_token": _take_token,
     "batch_norm": batch_norm_eval,  # inference mode: running statistics (training mode: reference_norm.TRAINING)
+    "zero_pad2d": _zero_pad2d,
+    "global_avgpool2d": lambda layer, w, x: x.mean(axis=(1, 2)),
+    "residual": _residual,  # suites/reference_residual.py (training mode: reference_train.train_layer)
 }
 """Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py). A
 layer whose mask_padding is set gets the padding mask too: `(layer, weights, x, pad) -> y` (apply_layer)."""

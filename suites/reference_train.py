@@ -2,7 +2,8 @@
 SGD / Adam updates, the reference each backend's training is proven against.
 
 The gradient is autograd's reverse mode through the training-mode forward (`forward_train`: suites/reference.py's
-forward, with BatchNorm on batch statistics, suites/reference_norm.py). The non-trainable state (running statistics)
+forward, with BatchNorm on batch statistics, suites/reference_norm.py, also inside a Residual's body,
+suites/reference_residual.py). The non-trainable state (running statistics)
 gets no gradient and no optimizer update: each step replaces it by its training-mode update on that batch. Adam is in
 the torch / Optax form (what the backends implement, see backends/*/optim.py and PARITY_NOTES.md):
 m ← b1·m + (1-b1)·g, v ← b2·v + (1-b2)·g², w ← w - lr/(1-b1^t) · m / (sqrt(v)/sqrt(1-b2^t) + eps).
@@ -17,10 +18,12 @@ import numpy as np
 from autograd import value_and_grad
 from autograd.scipy.special import logsumexp
 
+from suites.layers import Layer, Residual
 from suites.padding import padding_for
 from suites.params import Weights, split_state
 from suites.reference import apply_layer
 from suites.reference_norm import train_rule
+from suites.reference_residual import residual_train
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec
 
 
@@ -39,6 +42,17 @@ def to_float64(weights: Weights) -> Weights:
     return {k: np.asarray(v, np.float64) for k, v in weights.items()}
 
 
+def train_layer(layer: Layer, w: Weights, x: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, Weights]:
+    """One layer in training mode on local weights: its output and its state after the batch (by local name; empty
+    for a layer without state). A Residual recurses into its body."""
+    if isinstance(layer, Residual):
+        return residual_train(layer, w, x, train_layer)
+    rule = train_rule(layer)
+    if rule is None:
+        return apply_layer(layer, w, x, pad), {}
+    return rule(layer, w, x)
+
+
 def forward_train(model: ModelSpec, weights: Weights, x: np.ndarray) -> tuple[np.ndarray, Weights]:
     """Training-mode outputs of a dropout-free model on float64 weights used as given (BatchNorm on batch
     statistics), and its state after this batch (each running statistic by neutral name; empty without state)."""
@@ -49,11 +63,7 @@ def forward_train(model: ModelSpec, weights: Weights, x: np.ndarray) -> tuple[np
     pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
         local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
-        rule = train_rule(layer)
-        if rule is None:
-            h = apply_layer(layer, local, h, pad)
-            continue
-        h, new = rule(layer, local, h)
+        h, new = train_layer(layer, local, h, pad)
         state.update({f"{i}.{k}": v for k, v in new.items()})
     return h, state
 

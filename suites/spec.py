@@ -11,6 +11,7 @@ from typing import Any
 from suites.errors import SpecError
 from suites.layers import LAYER_TYPES, Layer, Shape
 from suites.padding import check_padding_masks
+from suites.primitives.base import layer_from_dict, layer_to_dict
 
 INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
@@ -73,30 +74,12 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "input_dtype": self.input_dtype,
-                "layers": [_layer_to_dict(layer) for layer in self.layers]}
+                "layers": [layer_to_dict(layer) for layer in self.layers]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         return cls(name=data["name"], input_shape=tuple(data["input_shape"]), input_dtype=data["input_dtype"],
-                   layers=tuple(_layer_from_dict(d) for d in data["layers"]))
-
-
-QUIET_DEFAULTS: dict[str, object] = {"mask_padding": False}
-"""Layer fields written to JSON only when they differ from these values: fields added after results were stored, so
-a spec that does not use them keeps its hash (and an older reader its layer arguments)."""
-
-
-def _layer_to_dict(layer: Layer) -> dict[str, Any]:
-    fields = {k: v for k, v in dataclasses.asdict(layer).items() if k not in QUIET_DEFAULTS or v != QUIET_DEFAULTS[k]}
-    return {"type": layer.kind, **fields}
-
-
-def _layer_from_dict(data: dict[str, Any]) -> Layer:
-    fields = dict(data)
-    kind = fields.pop("type", None)
-    if kind not in LAYER_TYPES:
-        raise SpecError(f"layer.type: must be one of {', '.join(LAYER_TYPES)}, got {kind!r}")
-    return LAYER_TYPES[kind](**fields)
+                   layers=tuple(layer_from_dict(d) for d in data["layers"]))
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,14 @@ TINY: dict[str, tuple[ModelSpec, TaskSpec]] = {
     "batch norm 2-D, 1-D on (L, C) and on features (training mode)": (ModelSpec("b", (4, 3, 2), (
         L.Conv2D(3, 2, activation="tanh"), L.BatchNorm(momentum=0.2, eps=1e-3), L.Tokens(), L.BatchNorm(),
         L.Flatten(), L.Dense(4), L.BatchNorm(momentum=0.05), L.Dense(3))), CLASSIFY),
+    "zero pad + residual blocks (identity, projection stride 2; batch norms inside) + global average pool": (
+        ModelSpec("r", (5, 6, 2), (
+            L.ZeroPad2D(1), L.Conv2D(3, 3, use_bias=False),
+            L.Residual((L.Conv2D(3, 3, padding="same", activation="tanh"), L.BatchNorm(momentum=0.2, eps=1e-3))),
+            L.Residual((L.ZeroPad2D(1), L.Conv2D(4, 3, stride=2, use_bias=False), L.BatchNorm(), L.Activation("tanh"),
+                        L.Conv2D(4, 3, padding="same"), L.BatchNorm(momentum=0.3)),
+                       projection=True, stride=2, norm_momentum=0.2, norm_eps=1e-4),
+            L.Activation("tanh"), L.GlobalAveragePool2D(), L.Dense(3))), CLASSIFY),
 }
 
 
@@ -149,3 +157,22 @@ def test_train_carries_the_running_statistics_and_leaves_them_out_of_the_optimiz
         for name in state:
             np.testing.assert_allclose(trained[name], expected[name], rtol=1e-12, err_msg=name)
     assert not np.allclose(params["7.kernel"], w["7.kernel"]) and not np.allclose(params["1.scale"], w["1.scale"])
+
+
+def test_residual_blocks_update_the_running_statistics_inside_them() -> None:
+    """Body BatchNorms and the projection's BatchNorm fold their batch statistics, named under the block's index."""
+    model, task = TINY["zero pad + residual blocks (identity, projection stride 2; batch norms inside) + global "
+                       "average pool"]
+    w = _weights(model)
+    w.update({k: np.abs(v) for k, v in w.items() if k.endswith("running_var")})
+    x = inputs(model, 4, seed=2)
+    _, state = forward_train(model, w, x)
+    assert sorted(state) == sorted(split_state(model, w)[1]) == [
+        "2.body.1.running_mean", "2.body.1.running_var", "3.body.2.running_mean", "3.body.2.running_var",
+        "3.body.5.running_mean", "3.body.5.running_var", "3.proj_bn.running_mean", "3.proj_bn.running_var"]
+    below = ModelSpec("below", model.input_shape, model.layers[:3])
+    h, _ = forward_train(below, {k: v for k, v in w.items() if int(k.split(".")[0]) < 3}, x)
+    proj = np.einsum("nhwc,co->nhwo", h[:, ::2, ::2], w["3.proj.kernel"][0, 0])
+    mean, var = proj.mean(axis=(0, 1, 2)), proj.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(state["3.proj_bn.running_mean"], 0.8 * w["3.proj_bn.running_mean"] + 0.2 * mean)
+    np.testing.assert_allclose(state["3.proj_bn.running_var"], 0.8 * w["3.proj_bn.running_var"] + 0.2 * var)

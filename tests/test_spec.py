@@ -11,17 +11,22 @@ from suites.layers import (
     LAYER_KINDS,
     LAYER_TYPES,
     LSTM,
+    Activation,
+    BatchNorm,
     Conv1D,
     Conv2D,
     Dense,
     Dropout,
     Embedding,
     Flatten,
+    GlobalAveragePool2D,
     GlobalMaxPool1D,
     MaxPool2D,
+    Residual,
     TransformerEncoder,
+    ZeroPad2D,
 )
-from suites.params import check_weights, init_weights, param_count, param_shapes
+from suites.params import check_weights, init_weights, param_count, param_shapes, state_count, state_shapes
 from suites.reference import REFERENCE
 from suites.registry import OFFLINE_WORKLOADS, get_workload, workload_names
 from suites.spec import ModelSpec, OptimizerSpec, TaskSpec, spec_hash
@@ -34,6 +39,11 @@ from suites.suite import load_suite
     (lambda: Dropout(1.0), "Dropout.rate"),
     (lambda: Conv2D(8, 4, padding="same"), "Conv2D.padding"),
     (lambda: TransformerEncoder(10, 3, 16), "TransformerEncoder.num_heads"),
+    (lambda: ZeroPad2D(-1), "ZeroPad2D.pad"),
+    (lambda: Residual(()), "Residual.body"),
+    (lambda: Residual((Dense(3),), stride=2), "Residual.stride"),
+    (lambda: Residual((Dense(3),), projection=True, norm_momentum=1.5), "BatchNorm.momentum"),
+    (lambda: Conv2D(4, 3, use_bias=1), "Conv2D.use_bias"),
     (lambda: OptimizerSpec("rmsprop", 0.1), "OptimizerSpec.name"),
     (lambda: OptimizerSpec("adam", -1.0), "OptimizerSpec.learning_rate"),
     (lambda: TaskSpec("mnist5k", "hinge", OptimizerSpec("sgd", 0.1), 32, 1), "TaskSpec.loss"),
@@ -98,7 +108,7 @@ def test_without_dropout_zeroes_every_rate():
 
 
 def test_every_primitive_has_a_tag():
-    assert len(LAYER_TYPES) == 20  # batch_norm is the 20th
+    assert len(LAYER_TYPES) == 23  # batch_norm is the 20th; residual, zero_pad2d, global_avgpool2d after it
     assert LAYER_KINDS == tuple(LAYER_TYPES) and all(LAYER_TYPES[k].kind == k for k in LAYER_KINDS)
 
 
@@ -148,3 +158,48 @@ def test_the_nightly_times_with_the_verdict_plan_on_the_smoke_budget(tmp_path):
     bad.write_text('budget = "smoke"\ntiming = "fast"\n')
     with pytest.raises(SpecError, match="'timing' must be one of"):
         parse_suite(bad)
+
+
+BLOCK = (ZeroPad2D(1), Conv2D(8, 3, stride=2, use_bias=False), BatchNorm(), Activation("relu"),
+         Conv2D(8, 3, padding="same", use_bias=False), BatchNorm(momentum=0.2))
+
+
+def test_residual_shapes_names_and_counts():
+    model = ModelSpec("r", (8, 8, 4), (Residual(BLOCK, projection=True, stride=2, norm_eps=1e-3),
+                                       Residual((Conv2D(8, 3, padding="same"),)), GlobalAveragePool2D(), Dense(3)))
+    assert [o for _, o in model.layer_shapes()] == [(4, 4, 8), (4, 4, 8), (8,), (3,)]
+    assert list(param_shapes(model)) == [
+        "0.body.1.kernel", "0.body.2.scale", "0.body.2.bias", "0.body.4.kernel", "0.body.5.scale", "0.body.5.bias",
+        "0.proj.kernel", "0.proj_bn.scale", "0.proj_bn.bias", "1.body.0.kernel", "1.body.0.bias", "3.kernel",
+        "3.bias"]
+    assert param_shapes(model)["0.proj.kernel"] == (1, 1, 4, 8)
+    assert list(state_shapes(model)) == ["0.body.2.running_mean", "0.body.2.running_var", "0.body.5.running_mean",
+                                         "0.body.5.running_var", "0.proj_bn.running_mean", "0.proj_bn.running_var"]
+    assert param_count(model) == 3 * 3 * 4 * 8 + 16 + 3 * 3 * 8 * 8 + 16 + 4 * 8 + 16 + (3 * 3 * 8 * 8 + 8) + 8 * 3 + 3
+    assert state_count(model) == 6 * 8
+    conv = 2 * 4 * 4 * 8 * 9 * 4 + 2 * 4 * 4 * 8 * 9 * 8 + 2 * 4 * 4 * 8 * 4  # body convs + the 1x1 projection
+    assert forward_flops(model) == conv + 2 * 4 * 4 * 8 * 9 * 8 + 2 * 8 * 3
+
+
+def test_residual_shape_mismatch_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"Residual: body output \(4, 4, 8\) != shortcut output \(8, 8, 4\) "
+                                        r"\(identity\)"):
+        ModelSpec("r", (8, 8, 4), (Residual(BLOCK),))
+    with pytest.raises(SpecError, match=r"body output \(3, 3, 8\) != shortcut output \(4, 4, 8\) "
+                                        r"\(projection stride 2\)"):
+        ModelSpec("r", (8, 8, 4), (Residual(BLOCK[1:], projection=True, stride=2),))
+    with pytest.raises(SpecError, match=r"layers\[0\] Residual body\[0\] ZeroPad2D: expects \(H, W, C\)"):
+        ModelSpec("r", (8, 4), (Residual((ZeroPad2D(1),)),))
+    with pytest.raises(SpecError, match="Residual.body"):
+        Residual((Dense(3), "relu"))
+
+
+def test_residual_round_trips_through_json_and_keeps_old_hashes():
+    model = ModelSpec("r", (8, 8, 4), (ZeroPad2D(2), Residual(BLOCK, projection=True, stride=2),
+                                       GlobalAveragePool2D(), Dense(3)))
+    data = json.loads(json.dumps(model.to_dict()))
+    assert data["layers"][1]["body"][0] == {"type": "zero_pad2d", "pad": 1}
+    assert ModelSpec.from_dict(data) == model
+    convs = [d for d in get_workload("mnist_cnn").model.to_dict()["layers"] if d["type"] == "conv2d"]
+    assert convs and all("use_bias" not in d for d in convs)  # conv2d's default stays quiet: stored hashes hold
+    assert model.without_dropout() == model

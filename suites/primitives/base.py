@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+import dataclasses
+from typing import Any, ClassVar, Self
 
 from suites.errors import SpecError
 from suites.primitives.checks import Shape
 
 LAYER_TYPES: dict[str, type[Primitive]] = {}
 """Every primitive by its JSON tag, filled as each subclass with a `kind` is defined."""
+
+QUIET_DEFAULTS: dict[str, object] = {"mask_padding": False}
+"""Layer fields written to JSON only when they differ from these values: fields added after results were stored, so
+a spec that does not use them keeps its hash (and an older reader its layer arguments). A class adds its own in
+`quiet_defaults`."""
 
 
 class Primitive:
@@ -27,6 +33,9 @@ class Primitive:
 
     kind: ClassVar[str]
     """The layer's JSON tag, and its key in every per-kind table (reference, backends)."""
+
+    quiet_defaults: ClassVar[dict[str, object]] = {}
+    """This class's fields written to JSON only when they differ from these values (see QUIET_DEFAULTS)."""
 
     bottom_needs_no_input_grad: ClassVar[bool] = False
     """True for a plain matmul or convolution: with nothing trainable below it, its training step computes the
@@ -47,3 +56,28 @@ class Primitive:
     def without_dropout(self) -> Self:
         """The same layer with every dropout rate set to 0."""
         return self
+
+    def to_fields(self) -> dict[str, Any]:
+        """The layer's JSON fields (no tag); quiet fields at their default are left out."""
+        quiet = {**QUIET_DEFAULTS, **self.quiet_defaults}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if f.name not in quiet or getattr(self, f.name) != quiet[f.name]}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Self:
+        """The layer from its JSON fields (to_fields' inverse)."""
+        return cls(**fields)
+
+
+def layer_to_dict(layer: Primitive) -> dict[str, Any]:
+    """A layer as JSON: its tag under "type" and its fields."""
+    return {"type": layer.kind, **layer.to_fields()}
+
+
+def layer_from_dict(data: dict[str, Any]) -> Primitive:
+    """The layer a layer_to_dict dict describes (SpecError for an unknown tag)."""
+    fields = dict(data)
+    kind = fields.pop("type", None)
+    if kind not in LAYER_TYPES:
+        raise SpecError(f"layer.type: must be one of {', '.join(LAYER_TYPES)}, got {kind!r}")
+    return LAYER_TYPES[kind].from_fields(fields)

@@ -47,14 +47,17 @@ class Dense(Primitive):
 
 @dataclass(frozen=True)
 class Conv2D(Primitive):
-    """2-D convolution over (H, W, C); 'same' padding needs an odd kernel and stride 1."""
+    """2-D convolution over (H, W, C); 'same' padding needs an odd kernel and stride 1; use_bias=False drops the bias
+    (a conv before a BatchNorm; written to JSON only when False, so earlier spec hashes stay)."""
 
     filters: int
     kernel_size: int
     stride: int = 1
     padding: str = "valid"
     activation: str | None = None
+    use_bias: bool = True
     kind: ClassVar[str] = "conv2d"
+    quiet_defaults: ClassVar[dict[str, object]] = {"use_bias": True}
     bottom_needs_no_input_grad: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -65,6 +68,7 @@ class Conv2D(Primitive):
         require(self.padding == "valid" or (self.kernel_size % 2 == 1 and self.stride == 1), "Conv2D",
                 "padding", "'valid' unless kernel_size is odd and stride is 1 (even 'same' pads differ by framework)")
         check_activation("Conv2D", self.activation)
+        require(isinstance(self.use_bias, bool), "Conv2D", "use_bias", f"True or False, got {self.use_bias!r}")
 
     def output_shape(self, shape: Shape) -> Shape:
         rank("Conv2D", shape, 3, "(H, W, C)")
@@ -76,9 +80,12 @@ class Conv2D(Primitive):
         return (oh, ow, self.filters)
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
-        """kernel (k, k, in, out), bias (out,)."""
+        """kernel (k, k, in, out), bias (out,) unless use_bias is False."""
         k = self.kernel_size
-        return {"kernel": (k, k, in_shape[-1], self.filters), "bias": (self.filters,)}
+        shapes: dict[str, Shape] = {"kernel": (k, k, in_shape[-1], self.filters)}
+        if self.use_bias:
+            shapes["bias"] = (self.filters,)
+        return shapes
 
     def forward_flops(self, in_shape: Shape, out_shape: Shape) -> int:
         oh, ow, cout = out_shape
