@@ -86,6 +86,20 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
     ModelSpec("batch_norm_1d", (7, 4), (L.BatchNorm(momentum=0.3), L.Conv1D(5, 3), L.BatchNorm(), L.Flatten(),
                                         L.Dense(6), L.BatchNorm(momentum=0.05, eps=1e-4), L.Dense(3))),
     ModelSpec("batch_norm_input_2d", (4, 5, 2), (L.BatchNorm(), L.Flatten(), L.Dense(3))),
+    ModelSpec("residual", (6, 5, 3), (  # identity shortcut; a BatchNorm and a layout-free activation inside
+        L.Conv2D(4, 3, padding="same", use_bias=False),
+        L.Residual((L.Conv2D(4, 3, padding="same", activation="tanh"), L.BatchNorm(momentum=0.2, eps=1e-3),
+                    L.Activation("relu"), L.Conv2D(4, 1))),
+        L.Activation("relu"), L.Flatten(), L.Dense(3))),
+    ModelSpec("residual_projection", (7, 6, 3), (  # odd sizes: the stride-2 body and the 1x1 projection must agree
+        L.Residual((L.ZeroPad2D(1), L.Conv2D(5, 3, stride=2, use_bias=False), L.BatchNorm(momentum=0.3),
+                    L.Activation("relu"), L.Conv2D(5, 3, padding="same", use_bias=False), L.BatchNorm(eps=1e-3)),
+                   projection=True, stride=2, norm_momentum=0.2, norm_eps=1e-4),
+        L.Residual((L.Conv2D(5, 3, padding="same"), L.Dropout(0.3))),
+        L.Activation("relu"), L.GlobalAveragePool2D(), L.Dense(3))),
+    ModelSpec("zero_pad2d", (5, 4, 2), (L.ZeroPad2D(2), L.Conv2D(3, 3, stride=2), L.ZeroPad2D(1), L.Flatten(),
+                                        L.Dense(3))),
+    ModelSpec("global_avgpool2d", (5, 4, 2), (L.GlobalAveragePool2D(), L.Dense(3))),
 )
 """Every layer kind at least once; BatchNorm 2-D after a conv and on the input (H, W, C), 1-D on a (L, C) input, after a
 conv1d and on (C,) features, with non-default momenta and eps (its running statistics perturbed like any weight)."""

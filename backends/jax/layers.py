@@ -30,6 +30,7 @@ from backends.jax import NAME
 from backends.jax import token_layers as T
 from backends.jax.masking import attention_mask, mean_pool, padding_mask
 from backends.jax.pooling import max_pool
+from backends.jax.residual import ResidualModule
 from suites import layers as L
 from suites.layers import Shape
 from suites.padding import masks_padding
@@ -185,6 +186,10 @@ def _call(module: Any, x: Array, key: Key) -> Array:
     return module(x)
 
 
+def _keyed_call(module: Any, x: Array, key: Key) -> Array:
+    return module(x, key)
+
+
 def _activated(module: nnx.Module, name: str | None) -> Native:
     return Native(module, lambda m, x, key: activate(name, m(x)))
 
@@ -192,7 +197,8 @@ def _activated(module: nnx.Module, name: str | None) -> Native:
 def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native:
     dims = 2 if layer.kind == "conv2d" else 1
     return _activated(nnx.Conv(in_shape[-1], layer.filters, (layer.kernel_size,) * dims, (layer.stride,) * dims,
-                               padding=layer.padding.upper(), rngs=rngs), layer.activation)
+                               padding=layer.padding.upper(), use_bias=getattr(layer, "use_bias", True), rngs=rngs),
+                      layer.activation)
 
 
 def batch_norm(layer: L.BatchNorm, in_shape: Shape, rngs: nnx.Rngs) -> Native:
@@ -235,12 +241,16 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
                                                                _call),
     "take_token": _stateless(lambda layer, x, key: T.take_token(x, layer.index)),
     "batch_norm": batch_norm,
+    "zero_pad2d": _stateless(lambda layer, x, key: jnp.pad(x, ((0, 0), (layer.pad,) * 2, (layer.pad,) * 2, (0, 0)))),
+    "global_avgpool2d": _stateless(lambda layer, x, key: x.mean(axis=(1, 2))),
+    "residual": lambda layer, in_shape, rngs: Native(
+        ResidualModule(layer, in_shape, build_layer, lambda kind: kind in STOCHASTIC | PHASED, rngs), _keyed_call),
 }
 """Neutral layer kind → (layer, in_shape, rngs) → Native(module owning its parameters or None, apply)."""
 
 STOCHASTIC = frozenset({"dropout", "transformer_encoder"})
 """Layer kinds that draw dropout masks: only they get a (per-layer) key in training."""
-PHASED = frozenset({"maxpool2d", "maxpool1d", "batch_norm"})
+PHASED = frozenset({"maxpool2d", "maxpool1d", "batch_norm", "residual"})
 """Kinds with an equal-valued training path: they get a key in training (None in inference) to tell phases apart."""
 
 

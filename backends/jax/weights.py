@@ -36,6 +36,9 @@ WEIGHT_MAPS: dict[str, dict[str, str]] = {
 }
 """Parameterised layer kind → {neutral leaf name: native leaf name} where the NNX module names a leaf differently;
 a kind without an entry keeps the neutral names (ParamIndex.of checks names and shapes)."""
+WEIGHT_MAPS["residual"] = {neutral: native for renames in list(WEIGHT_MAPS.values()) for neutral, native in
+                           renames.items()}
+"""A Residual's sub-layers keep their own kinds' leaf renames (every kind's, by leaf name: no two kinds disagree)."""
 
 
 def _renames(spec: ModelSpec, index: int) -> dict[str, str]:

@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 from backends.base import for_kind  # noqa: E402
 from backends.tensorflow import NAME  # noqa: E402
 from backends.tensorflow.masking import keep_mask, key_mask, reader_indices  # noqa: E402
+from backends.tensorflow.residual import ResidualBlock  # noqa: E402
 from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, tokens  # noqa: E402
 from suites import layers as L  # noqa: E402
 from suites.layers import Shape  # noqa: E402
@@ -174,7 +175,8 @@ class Options:
 def _conv(cls: type[keras.layers.Layer]) -> Callable[..., list[keras.layers.Layer]]:
     def build(layer: L.Conv2D | L.Conv1D, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
         return [cls(layer.filters, layer.kernel_size, strides=layer.stride, padding=layer.padding,
-                    activation=activation(layer.activation), data_format=CL, dtype=o.dtype)]
+                    activation=activation(layer.activation), use_bias=getattr(layer, "use_bias", True),
+                    data_format=CL, dtype=o.dtype)]
     return build
 
 
@@ -219,6 +221,11 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "learned_positions": lambda layer, in_shape, o: [LearnedPositions(layer, in_shape[-1], dtype=o.dtype)],
     "take_token": lambda layer, in_shape, o: [TakeToken(layer.index, dtype=o.dtype)],
     "batch_norm": _batch_norm,
+    "zero_pad2d": lambda layer, in_shape, o: [keras.layers.ZeroPadding2D(layer.pad, data_format=CL, dtype=o.dtype)],
+    "global_avgpool2d": lambda layer, in_shape, o: [keras.layers.GlobalAveragePooling2D(data_format=CL,
+                                                                                         dtype=o.dtype)],
+    "residual": lambda layer, in_shape, o: [ResidualBlock(
+        layer, in_shape, lambda sub, shape: for_kind(LAYER_BUILDERS, sub.kind, NAME)(sub, shape, o), dtype=o.dtype)],
 }
 """Neutral layer kind → (layer, in_shape, options) → the Keras layers that compute it."""
 

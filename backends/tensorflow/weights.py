@@ -55,6 +55,17 @@ def _transformer(layer: L.TransformerEncoder, native: list[Any]) -> Variables:
     return out
 
 
+def _residual(layer: L.Residual, native: list[Any]) -> Variables:
+    """The block's sub-layers' variables, each by its own map, under "<prefix>.<local>" (body.<j>, proj, proj_bn)."""
+    block = native[0]
+    natives, out = block.natives(), {}
+    for prefix, sub, shape in layer.parts(block.in_shape):
+        if layer_param_shapes(sub, shape):
+            variables = layer_variables(sub, natives[prefix], shape)
+            out.update({f"{prefix}.{local}": var for local, var in variables.items()})
+    return out
+
+
 WEIGHT_MAPS: dict[str, Callable[[Any, list[Any]], Variables]] = {
     "dense": _kernel_bias,
     "conv2d": _kernel_bias,
@@ -68,6 +79,7 @@ WEIGHT_MAPS: dict[str, Callable[[Any, list[Any]], Variables]] = {
     "batch_norm": lambda layer, native: {"scale": native[0].gamma, "bias": native[0].beta,
                                          "running_mean": native[0].moving_mean,
                                          "running_var": native[0].moving_variance},
+    "residual": _residual,
 }
 """Parameterised layer kind → (layer, its Keras layers) → its variables by neutral local name (BatchNorm's
 non-trainable moving statistics included: they travel with the weights)."""

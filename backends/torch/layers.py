@@ -18,21 +18,22 @@ from backends.base import for_kind
 from backends.torch import NAME
 from backends.torch.masking import MaskedMeanPool, as_float_mask, forward_padded
 from backends.torch.norm_layers import batch_norm
+from backends.torch.residual import MoveChannels, ResidualBlock
+from backends.torch.token_layers import ClassToken, LearnedPositions, SinusoidalPositions, TakeToken
 from suites import layers as L
 from suites.layers import Shape
 from suites.padding import masks_padding
 from suites.params import layer_param_shapes
-from suites.reference import sinusoidal_table
 from suites.spec import ModelSpec
 
-CHANNELS_FIRST = frozenset({"conv2d", "maxpool2d", "conv1d", "maxpool1d", "batch_norm"})
+CHANNELS_FIRST = frozenset({"conv2d", "maxpool2d", "conv1d", "maxpool1d", "batch_norm", "zero_pad2d", "residual"})
 """Layer kinds that run in torch's native channels-first layout (N, C, *spatial)."""
 
 LAYOUT_FREE = frozenset({"dropout", "activation"})
 """Element-wise layer kinds that accept either layout unchanged."""
 
-EITHER_LAYOUT = LAYOUT_FREE | {"global_maxpool1d", "global_avgpool1d"}
-"""Layer kinds that take either layout (global pools reduce the time axis wherever it is)."""
+EITHER_LAYOUT = LAYOUT_FREE | {"global_maxpool1d", "global_avgpool1d", "global_avgpool2d"}
+"""Layer kinds that take either layout (global pools reduce the time or spatial axes wherever they are)."""
 
 
 def activation(name: str | None) -> nn.Module | None:
@@ -54,21 +55,10 @@ class TanhGELU(nn.Module):
         return F.gelu(x, approximate="tanh")
 
 
-class MoveChannels(nn.Module):
-    """Moves the channel axis between last (neutral) and position 1 (torch conv layout)."""
-
-    def __init__(self, to_first: bool) -> None:
-        super().__init__()
-        self.to_first = to_first
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.movedim(-1, 1) if self.to_first else x.movedim(1, -1)
-
-
 class GlobalPool(nn.Module):
-    """Max or mean over the time axis of an (N, T, C) or (N, C, T) tensor."""
+    """Max or mean over the time axis of an (N, T, C) or (N, C, T) tensor (or the spatial axes of an image)."""
 
-    def __init__(self, reduce_max: bool, dim: int) -> None:
+    def __init__(self, reduce_max: bool, dim: int | tuple[int, ...]) -> None:
         super().__init__()
         self.reduce_max = reduce_max
         self.dim = dim
@@ -95,54 +85,6 @@ class StackedLSTM(nn.Module):
         return out if self.return_sequences else out[:, -1]
 
 
-class SinusoidalPositions(nn.Module):
-    """x * sqrt(D) (optional) + the fixed sinusoidal table, on (N, T, D)."""
-
-    def __init__(self, spec: L.PositionalEncoding, dim: int) -> None:
-        super().__init__()
-        self.scale = math.sqrt(dim) if spec.scale_input else 1.0
-        self.register_buffer("pe", torch.from_numpy(sinusoidal_table(spec.max_len, dim)), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.scale != 1.0:
-            x = x * self.scale
-        return x + self.pe[: x.shape[1]]
-
-
-class ClassToken(nn.Module):
-    """Prepends the learned `token` (D,) to every (N, T, D) sequence: (N, T + 1, D)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        token = self.token.to(x.dtype).expand(x.shape[0], 1, -1)
-        return torch.cat([token, x], dim=1)
-
-
-class LearnedPositions(nn.Module):
-    """Adds the learned `table[:T]` (max_len, D) to an (N, T, D) sequence."""
-
-    def __init__(self, max_len: int, dim: int) -> None:
-        super().__init__()
-        self.table = nn.Parameter(torch.zeros(max_len, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table[: x.shape[1]]
-
-
-class TakeToken(nn.Module):
-    """(N, T, D) → (N, D): the token at `index`."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__()
-        self.index = index
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, self.index]
-
-
 def _conv_padding(padding: str) -> str | int:
     return "same" if padding == "same" else 0
 
@@ -158,7 +100,12 @@ def _dense(layer: L.Dense, in_shape: Shape, first: bool) -> list[nn.Module]:
 
 def _conv2d(layer: L.Conv2D, in_shape: Shape, first: bool) -> list[nn.Module]:
     return _activated(nn.Conv2d(in_shape[-1], layer.filters, layer.kernel_size, stride=layer.stride,
-                                padding=_conv_padding(layer.padding)), layer.activation)
+                                padding=_conv_padding(layer.padding), bias=layer.use_bias), layer.activation)
+
+
+def layout(kind: str) -> bool | None:
+    """The layout a kind runs in: True channels-first, False channels-last, None either."""
+    return None if kind in EITHER_LAYOUT else kind in CHANNELS_FIRST
 
 
 def _conv1d(layer: L.Conv1D, in_shape: Shape, first: bool) -> list[nn.Module]:
@@ -213,6 +160,9 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "learned_positions": lambda layer, in_shape, first: [LearnedPositions(layer.max_len, in_shape[-1])],
     "take_token": lambda layer, in_shape, first: [TakeToken(layer.index)],
     "batch_norm": lambda layer, in_shape, first: [batch_norm(layer, in_shape)],
+    "zero_pad2d": lambda layer, in_shape, first: [nn.ZeroPad2d(layer.pad)],
+    "global_avgpool2d": lambda layer, in_shape, first: [GlobalPool(False, dim=(2, 3) if first else (1, 2))],
+    "residual": lambda layer, in_shape, first: [ResidualBlock(layer, in_shape, first, build_layer, layout)],
 }
 """Neutral layer kind → (layer, in_shape, channels_first) → its torch modules (the owner of its weights first)."""
 

@@ -16,6 +16,7 @@ from torch import nn
 from backends.base import unmapped_layout
 from backends.torch import NAME
 from backends.torch.layers import NeutralModel
+from backends.torch.residual import leaf_owners
 from suites import layers as L
 from suites.params import Weights, check_weights, layer_state_shapes
 from suites.spec import ModelSpec
@@ -32,6 +33,11 @@ class WeightMap(NamedTuple):
 
     to_native: Callable[[L.Layer, Arrays, Rows], Arrays]
     from_native: Callable[[L.Layer, Arrays, Rows], Arrays]
+
+
+def _bias(arrays: Arrays) -> Arrays:
+    """{"bias": ...} where the layer has one (use_bias), else nothing."""
+    return {"bias": arrays["bias"]} if "bias" in arrays else {}
 
 
 def _dense_to_native(layer: L.Dense, p: Arrays, rows: Rows) -> Arrays:
@@ -105,8 +111,8 @@ def _transformer_from_native(layer: L.TransformerEncoder, n: Arrays, rows: Rows)
 
 WEIGHT_MAPS: dict[str, WeightMap] = {
     "dense": WeightMap(_dense_to_native, _dense_from_native),
-    "conv2d": WeightMap(lambda layer, p, rows: {"weight": p["kernel"].transpose(3, 2, 0, 1), "bias": p["bias"]},
-                        lambda layer, n, rows: {"kernel": n["weight"].transpose(2, 3, 1, 0), "bias": n["bias"]}),
+    "conv2d": WeightMap(lambda layer, p, rows: {"weight": p["kernel"].transpose(3, 2, 0, 1), **_bias(p)},
+                        lambda layer, n, rows: {"kernel": n["weight"].transpose(2, 3, 1, 0), **_bias(n)}),
     "conv1d": WeightMap(lambda layer, p, rows: {"weight": p["kernel"].transpose(2, 1, 0), "bias": p["bias"]},
                         lambda layer, n, rows: {"kernel": n["weight"].transpose(2, 1, 0), "bias": n["bias"]}),
     "embedding": WeightMap(lambda layer, p, rows: {"weight": p["embeddings"]},
@@ -141,20 +147,26 @@ def weight_map(layer: L.Layer, owner: nn.Module, in_shape: tuple[int, ...]) -> W
     return NEUTRAL_LAYOUT
 
 
-def _local(weights: Weights, index: int) -> Arrays:
-    prefix = f"{index}."
-    return {name[len(prefix):]: value for name, value in weights.items() if name.startswith(prefix)}
+def _local(weights: Weights, name: str) -> Arrays:
+    prefix = f"{name}."
+    return {key[len(prefix):]: value for key, value in weights.items() if key.startswith(prefix)}
+
+
+def _leaves(model: NeutralModel, spec: ModelSpec) -> list[tuple[str, L.Layer, nn.Module, tuple[int, ...], Rows]]:
+    """(neutral name prefix, layer, owning module, input shape, Dense row order) of every weight-owning layer, a
+    Residual's sub-layers included ("<index>.body.<j>", "<index>.proj", "<index>.proj_bn")."""
+    shapes = spec.layer_shapes()
+    return [(name, layer, leaf, in_shape, model.row_orders.get(index) if name == str(index) else None)
+            for index, owner in model.owners.items()
+            for name, layer, leaf, in_shape in leaf_owners(spec.layers[index], owner, shapes[index][0], str(index))]
 
 
 def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> None:
     """Copy neutral-layout weights into the model's parameters in place (compiled graphs stay valid)."""
     check_weights(spec, weights)
-    shapes = spec.layer_shapes()
     with torch.no_grad():
-        for index, owner in model.owners.items():
-            layer = spec.layers[index]
-            to_native = weight_map(layer, owner, shapes[index][0]).to_native
-            native = to_native(layer, _local(weights, index), model.row_orders.get(index))
+        for prefix, layer, owner, in_shape, rows in _leaves(model, spec):
+            native = weight_map(layer, owner, in_shape).to_native(layer, _local(weights, prefix), rows)
             tensors = {**dict(owner.named_parameters()), **dict(owner.named_buffers())}
             for name, value in native.items():
                 tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
@@ -164,16 +176,14 @@ def read_weights(model: NeutralModel, spec: ModelSpec) -> Weights:
     """Every trainable parameter, and the state (running statistics: buffers), of the model in the neutral layout, as
     fresh float32 numpy arrays."""
     weights: Weights = {}
-    shapes = spec.layer_shapes()
-    for index, owner in model.owners.items():
-        layer = spec.layers[index]
-        from_native = weight_map(layer, owner, shapes[index][0]).from_native
+    for prefix, layer, owner, in_shape, rows in _leaves(model, spec):
+        from_native = weight_map(layer, owner, in_shape).from_native
         tensors = dict(owner.named_parameters())
-        if layer_state_shapes(layer, shapes[index][0]):
+        if layer_state_shapes(layer, in_shape):
             tensors.update(owner.named_buffers())
         native = {name: p.detach().to("cpu", copy=True).numpy() for name, p in tensors.items()}
-        for local, value in from_native(layer, native, model.row_orders.get(index)).items():
-            weights[f"{index}.{local}"] = np.ascontiguousarray(value, dtype=np.float32)
+        for local, value in from_native(layer, native, rows).items():
+            weights[f"{prefix}.{local}"] = np.ascontiguousarray(value, dtype=np.float32)
     return weights
 
 
