@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 from backends.base import for_kind  # noqa: E402
 from backends.tensorflow import NAME  # noqa: E402
 from backends.tensorflow.masking import keep_mask, key_mask, reader_indices  # noqa: E402
+from backends.tensorflow.norm_layers import batch_norm  # noqa: E402
 from backends.tensorflow.residual import ResidualBlock  # noqa: E402
 from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, tokens  # noqa: E402
 from suites import layers as L  # noqa: E402
@@ -186,12 +187,6 @@ def _pool(cls: type[keras.layers.Layer]) -> Callable[..., list[keras.layers.Laye
     return build
 
 
-def _batch_norm(layer: L.BatchNorm, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
-    """keras BatchNormalization over the last axis: momentum 1 - the neutral one (Keras' is the old value's weight),
-    the spec's epsilon (Keras' default is 1e-3); it updates its moving statistics with the biased batch variance."""
-    return [keras.layers.BatchNormalization(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps, dtype=o.dtype)]
-
-
 def _dense(layer: L.Dense, in_shape: Shape, o: Options) -> list[keras.layers.Layer]:
     return [keras.layers.Dense(layer.units, activation=activation(layer.activation), use_bias=layer.use_bias,
                                dtype=o.dtype)]
@@ -220,7 +215,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "class_token": lambda layer, in_shape, o: [ClassToken(in_shape[-1], dtype=o.dtype)],
     "learned_positions": lambda layer, in_shape, o: [LearnedPositions(layer, in_shape[-1], dtype=o.dtype)],
     "take_token": lambda layer, in_shape, o: [TakeToken(layer.index, dtype=o.dtype)],
-    "batch_norm": _batch_norm,
+    "batch_norm": lambda layer, in_shape, o: batch_norm(layer, in_shape, o.dtype),
     "zero_pad2d": lambda layer, in_shape, o: [keras.layers.ZeroPadding2D(layer.pad, data_format=CL, dtype=o.dtype)],
     "global_avgpool2d": lambda layer, in_shape, o: [keras.layers.GlobalAveragePooling2D(data_format=CL,
                                                                                          dtype=o.dtype)],
