@@ -89,7 +89,7 @@ def test_init_weights_are_deterministic_and_complete(name):
     a, b = init_weights(model, 7), init_weights(model, 7)
     check_weights(model, a)
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert sum(v.size for v in a.values()) == param_count(model)
+    assert sum(v.size for v in a.values()) == param_count(model) + state_count(model)  # running statistics too
     assert all(v.dtype == np.float32 for v in a.values())
 
 
