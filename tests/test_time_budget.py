@@ -117,4 +117,5 @@ def test_a_size_over_the_memory_limit_is_skipped_for_memory_before_the_budget_is
     kinds = {c.workload: records[c.key]["error"]["type"] for c in cells if c.workload != "gpt_lm_0p9m"}
     assert kinds == {"gpt_lm_3m": time_budget.SKIP_ERROR_TYPE, "gpt_lm_11m": memory_gate.SKIP_ERROR_TYPE}
     large = records[next(c.key for c in cells if c.workload == "gpt_lm_11m")]
-    assert large["memory_estimate"]["fits"] is False and "> limit 200.0 MiB (the suite's memory_limit_mb)" in large["error"]["message"]
+    assert large["memory_estimate"]["fits"] is False
+    assert "> limit 200.0 MiB (the suite's memory_limit_mb)" in large["error"]["message"]
