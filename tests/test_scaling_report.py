@@ -90,7 +90,7 @@ def test_the_html_report_has_a_scaling_section_with_log_log_charts(sweep_db: Pat
     section = html[html.index('<section class="card" id="scaling">'):]
     section = section[:section.index("</section>")]
     assert section.count("<svg") >= 2  # throughput and memory (MFU needs a peak FLOP/s figure)
-    assert "Throughput" in section and "Peak memory" in section and "spec estimate" in section
+    assert "Throughput" in section and "Peak memory" in section and "estimate" in section
     assert "Left for bigger machines: gpt_lm_86m (time budget); gpt_lm_1p5b (memory)." in section
     assert '<a href="#scaling">Scaling</a>' in html
 

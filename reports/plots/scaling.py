@@ -1,11 +1,12 @@
-"""Scaling charts: tokens/s, MFU and peak memory against parameter count, log-log, one line per backend and mode."""
+"""Scaling charts against parameter count, one line per backend and mode: tokens/s and peak memory log-log, MFU on a
+log x axis (a percentage reads best from 0)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from reports.palette import Palette
 from reports.plots.base import compact, figure, legend, style, svg, themed
@@ -34,17 +35,22 @@ def _points(line: Sequence[Row], value: Callable[[Row], float | None]) -> tuple[
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _loglog(ax: Any, title: str, ylabel: str) -> None:
+def _loglog(ax: Any, title: str, ylabel: str, log_y: bool = True) -> None:
+    """Parameters on a log x axis; the value on a log y axis (or linear from 0, for a percentage)."""
     ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(compact))
-    ax.yaxis.set_major_formatter(FuncFormatter(compact))
+    if log_y:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(compact))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_xlabel("parameters")
     style(ax, title, ylabel)
 
 
 def _chart(rows: Sequence[Row], palette: Palette, title: str, ylabel: str,
-           series: Sequence[tuple[str, str, Callable[[Row], float | None]]]) -> str | None:
+           series: Sequence[tuple[str, str, Callable[[Row], float | None]]], log_y: bool = True) -> str | None:
     """One log-log chart: for each line and each (suffix, linestyle, value) in series, the values over parameters."""
     fig = figure()
     ax = fig.subplots()
@@ -58,7 +64,7 @@ def _chart(rows: Sequence[Row], palette: Palette, title: str, ylabel: str,
                 drawn = True
     if not drawn:
         return None
-    _loglog(ax, title, ylabel)
+    _loglog(ax, title, ylabel, log_y)
     legend(fig, ax)
     return svg(fig)
 
@@ -72,18 +78,18 @@ def _memory_chart(rows: Sequence[Row], palette: Palette) -> str | None:
         xs, ys = _points(line, lambda r: r["measured_bytes"])
         if xs:
             ax.plot(xs, ys, color=palette.colour(key[0]), marker="o", markersize=3, linewidth=1.2,
-                    label=f"{_label(key)} measured")
+                    label=_label(key))
             drawn = True
     estimate = {float(r["params"]): float(r["memory_estimate_bytes"]) for r in rows
                 if r["params"] and r["memory_estimate_bytes"]}
     if estimate:
         xs = sorted(estimate)
         ax.plot(xs, [estimate[x] for x in xs], color=ESTIMATE, linestyle="--", marker="x", markersize=3,
-                linewidth=1.0, label="spec estimate")
+                linewidth=1.0, label="estimate")
         drawn = True
     if not drawn:
         return None
-    _loglog(ax, "Peak memory", "bytes")
+    _loglog(ax, "Peak memory (measured; dashed: the spec's estimate)", "bytes")
     legend(fig, ax)
     return svg(fig)
 
@@ -96,7 +102,8 @@ def scaling_charts(rows: Sequence[Row], palette: Palette | None = None) -> list[
     charts = [
         _chart(rows, palette, "Throughput", "tokens/s", (
             (" train", "-", lambda r: r["train_tokens_per_s"]), (" infer", "--", lambda r: r["infer_tokens_per_s"]))),
-        _chart(rows, palette, "MFU (training)", "% of peak", (("", "-", lambda r: r["mfu"] and 100 * r["mfu"]),)),
+        _chart(rows, palette, "MFU (training)", "% of peak", (("", "-", lambda r: r["mfu"] and 100 * r["mfu"]),),
+               log_y=False),
         _memory_chart(rows, palette),
     ]
     return [c for c in charts if c]
