@@ -19,7 +19,7 @@ from reports.fairness import describe, mismatches, print_fairness
 from reports.html import render_report
 from reports.pytest_benchmark import to_pytest_benchmark
 from reports.regressions import WINDOW
-from reports.scaling import left_for_bigger_machines, scaling_markdown, scaling_rows, scaling_table
+from reports.scaling import left_text, scaling_markdown, scaling_rows, scaling_table
 from store import resolve_run
 from suites.errors import UsageError
 
@@ -89,9 +89,9 @@ def _print_scaling(records: list[dict[str, Any]], run_id: str, fmt: str, con: An
         sys.stdout.write(scaling_markdown(rows) + "\n")
     else:
         con.print(scaling_table(rows))
-        left = left_for_bigger_machines(rows)
+        left = left_text(rows)
         if left:
-            con.print("left for bigger machines: " + "; ".join(f"{k} ({v})" for k, v in left.items()))
+            con.print(f"left for bigger machines: {left}")
     return 0
 
 

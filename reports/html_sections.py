@@ -15,7 +15,7 @@ from reports.metrics import get
 from reports.palette import Palette
 from reports.parity_table import cell_parity, side
 from reports.regressions import verdict_note
-from reports.scaling import HEADERS, cells, left_for_bigger_machines, scaling_rows
+from reports.scaling import HEADERS, cells, left_text, scaling_rows
 
 VERDICT_ORDER = {"regression": 0, "unconfirmed": 1, "improvement": 2, "baseline": 3, "new": 4, "ok": 5}
 TRACEBACK_LINES = 40
@@ -208,7 +208,6 @@ def scaling(records: list[dict[str, Any]], palette: Palette) -> dict[str, Any] |
     rows = scaling_rows(records)
     if not rows:
         return None
-    left = left_for_bigger_machines(rows)
     return {"charts": [Markup(c) for c in plots.scaling_charts(rows, palette)], "headers": HEADERS,
             "rows": [{"cells": cells(r), "ok": r["status"] == "ok", "message": r["message"]} for r in rows],
-            "left": [f"{size} ({why})" for size, why in left.items()]}
+            "left": left_text(rows)}

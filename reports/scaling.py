@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from reports.flat import dig, flatten, measured_for_estimate
-from reports.formats import MISSING
+from reports.formats import COUNT, FIXED2, MISSING, Format
 from reports.palette import backend_key
 
 FIELDS = ("sweep", "workload", "params", "backend", "mode", "precision", "device", "status", "train_tokens_per_s",
@@ -57,6 +57,11 @@ def left_for_bigger_machines(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return {size: ", ".join(sorted(reasons)) for size, reasons in left.items()}
 
 
+def left_text(rows: Sequence[dict[str, Any]]) -> str:
+    """The sizes left for bigger machines as one line's text, 'a (why); b (why)', or '' when none was left."""
+    return "; ".join(f"{size} ({why})" for size, why in left_for_bigger_machines(rows).items())
+
+
 def _params(value: int | None) -> str:
     """A parameter count as 0.92 M / 1.48 B."""
     if value is None:
@@ -64,23 +69,21 @@ def _params(value: int | None) -> str:
     return f"{value / 1e9:.2f} B" if value >= 1e9 else f"{value / 1e6:.2f} M"
 
 
-def _gib(value: float | None) -> str:
-    return MISSING if value is None else f"{value / 2**30:.2f}"
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return MISSING if value is None else format(value, spec)
+GIB = Format(lambda value: f"{value / 2**30:.2f}")
+"""Bytes in GiB with two decimals (the sizes run from 0.05 to 27 GiB)."""
+GFLOPS = Format(lambda value: f"{value / 1e9:,.1f}")
+"""FLOP/s in GFLOP/s with one decimal."""
+PERCENT = Format(lambda value: f"{100 * value:.2f}")
+"""A fraction as a percentage, two decimals, no sign (the column says %)."""
 
 
 def cells(row: dict[str, Any]) -> list[str]:
     """The row as table text, in HEADERS' order."""
     status = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['reason']}"
-    gflops = None if row["achieved_flops_per_s"] is None else row["achieved_flops_per_s"] / 1e9
-    mfu = _fmt(None if row["mfu"] is None else 100 * row["mfu"], ".2f")
     return [row["workload"], _params(row["params"]), f"{row['backend']}/{row['mode']}", status,
-            _fmt(row["train_tokens_per_s"], ",.0f"), _fmt(row["infer_tokens_per_s"], ",.0f"), _fmt(gflops, ",.1f"),
-            mfu, _fmt(row["compile_s"], ".2f"), _gib(row["memory_estimate_bytes"]), _gib(row["measured_bytes"]),
-            _fmt(row["memory_estimate_ratio"], ".2f")]
+            COUNT(row["train_tokens_per_s"]), COUNT(row["infer_tokens_per_s"]), GFLOPS(row["achieved_flops_per_s"]),
+            PERCENT(row["mfu"]), FIXED2(row["compile_s"]), GIB(row["memory_estimate_bytes"]),
+            GIB(row["measured_bytes"]), FIXED2(row["memory_estimate_ratio"])]
 
 
 HEADERS = ("size", "params", "backend/mode", "status", "train tok/s", "infer tok/s", "train GFLOP/s", "MFU %",
@@ -107,7 +110,7 @@ def scaling_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The same table in markdown, then the sizes left for bigger machines."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cells(row)) + " |" for row in rows]
-    left = left_for_bigger_machines(rows)
+    left = left_text(rows)
     if left:
-        lines += ["", "Left for bigger machines: " + "; ".join(f"{k} ({v})" for k, v in left.items()) + "."]
+        lines += ["", f"Left for bigger machines: {left}."]
     return "\n".join(lines)

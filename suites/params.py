@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +38,14 @@ from suites.primitives.norm import Stateful
 from suites.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
+V = TypeVar("V")
+
+
+def nested(named: Mapping[str, V], prefix: str) -> dict[str, V]:
+    """The entries named "<prefix>.<local>", by <local>: one layer's (prefix "3") or one sub-layer's ("3.body.1")
+    weights, state or shapes."""
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in named.items() if name.startswith(start)}
 
 
 def layer_param_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:

@@ -36,7 +36,7 @@ from suites.layers import (
     ZeroPad2D,
 )
 from suites.padding import masks_padding, padding_for
-from suites.params import Weights
+from suites.params import Weights, nested
 from suites.reference_norm import batch_norm_eval
 from suites.reference_residual import residual_eval
 from suites.spec import ModelSpec
@@ -292,6 +292,5 @@ def forward_float64(model: ModelSpec, weights: Weights, x: Array) -> Array:
     h: Array = x if model.input_dtype == "int32" else onp.asarray(x, onp.float64)
     pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
-        local = {name.split(".", 1)[1]: v for name, v in weights.items() if name.split(".", 1)[0] == str(i)}
-        h = apply_layer(layer, local, h, pad)
+        h = apply_layer(layer, nested(weights, str(i)), h, pad)
     return h

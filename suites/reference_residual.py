@@ -13,6 +13,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from suites.layers import Layer, Residual
+from suites.params import nested
 from suites.reference_norm import batch_norm_eval, batch_norm_train
 
 Array = onp.ndarray
@@ -21,12 +22,6 @@ LayerRule = Callable[[Layer, Arrays, Array], Array]
 """(layer, its local weights, x) → y, in inference mode."""
 TrainRule = Callable[[Layer, Arrays, Array], tuple[Array, Arrays]]
 """(layer, its local weights, x) → (y, its state after the batch), in training mode."""
-
-
-def local(w: Arrays, prefix: str) -> Arrays:
-    """The arrays named "<prefix>.<name>", by <name>."""
-    start = prefix + "."
-    return {name[len(start):]: v for name, v in w.items() if name.startswith(start)}
 
 
 def _project(layer: Residual, w: Arrays, x: Array) -> Array:
@@ -39,20 +34,20 @@ def residual_eval(layer: Residual, w: Arrays, x: Array, apply: LayerRule) -> Arr
     """body(x) + shortcut(x) in inference mode (BatchNorms on their running statistics)."""
     h = x
     for j, sub in enumerate(layer.body):
-        h = apply(sub, local(w, f"body.{j}"), h)
+        h = apply(sub, nested(w, f"body.{j}"), h)
     if not layer.projection:
         return h + x
-    return h + batch_norm_eval(layer.proj_bn, local(w, "proj_bn"), _project(layer, w, x))
+    return h + batch_norm_eval(layer.proj_bn, nested(w, "proj_bn"), _project(layer, w, x))
 
 
 def residual_train(layer: Residual, w: Arrays, x: Array, step: TrainRule) -> tuple[Array, Arrays]:
     """body(x) + shortcut(x) in training mode, and the block's state after the batch (by local name)."""
     h, state = x, {}
     for j, sub in enumerate(layer.body):
-        h, new = step(sub, local(w, f"body.{j}"), h)
+        h, new = step(sub, nested(w, f"body.{j}"), h)
         state.update({f"body.{j}.{k}": v for k, v in new.items()})
     if not layer.projection:
         return h + x, state
-    short, new = batch_norm_train(layer.proj_bn, local(w, "proj_bn"), _project(layer, w, x))
+    short, new = batch_norm_train(layer.proj_bn, nested(w, "proj_bn"), _project(layer, w, x))
     state.update({f"proj_bn.{k}": v for k, v in new.items()})
     return h + short, state

@@ -11,7 +11,7 @@ from typing import Any
 from suites.errors import SpecError
 from suites.layers import LAYER_TYPES, Layer, Shape
 from suites.padding import check_padding_masks
-from suites.primitives.base import layer_from_dict, layer_to_dict
+from suites.primitives.base import chain_shapes, layer_from_dict, layer_to_dict
 
 INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
@@ -54,15 +54,7 @@ class ModelSpec:
 
     def layer_shapes(self) -> list[tuple[Shape, Shape]]:
         """(input shape, output shape) of every layer, per sample."""
-        shapes, shape = [], tuple(self.input_shape)
-        for i, layer in enumerate(self.layers):
-            try:
-                out = layer.output_shape(shape)
-            except SpecError as exc:
-                raise SpecError(f"ModelSpec {self.name!r} layers[{i}] {exc}") from None
-            shapes.append((shape, out))
-            shape = out
-        return shapes
+        return chain_shapes(self.layers, tuple(self.input_shape), f"ModelSpec {self.name!r} layers")
 
     @property
     def output_shape(self) -> Shape:

@@ -16,7 +16,7 @@ from flax import nnx
 
 from backends.base import unmapped_layout
 from backends.jax import NAME
-from suites.params import Weights, check_weights, param_shapes, weight_shapes
+from suites.params import Weights, check_weights, nested, param_shapes, weight_shapes
 from suites.spec import ModelSpec
 
 SAME_NAMES: dict[str, str] = {}
@@ -74,12 +74,6 @@ def _key_part(entry: Any) -> str | int | None:
     raise ValueError(f"unexpected key-path entry {entry!r}")
 
 
-def _layer_shapes(shapes: dict[str, tuple[int, ...]], index: int) -> dict[str, tuple[int, ...]]:
-    """Layer `index`'s entries of a {"<index>.<local>": shape} mapping, by local name."""
-    prefix = f"{index}."
-    return {name[len(prefix):]: shape for name, shape in shapes.items() if name.startswith(prefix)}
-
-
 @dataclass(frozen=True)
 class ParamIndex:
     """The neutral name of every leaf of one native state (the nnx.Param leaves, or the nnx.BatchStat leaves), in
@@ -102,7 +96,7 @@ class ParamIndex:
             shapes[names[-1]] = tuple(leaf.shape)
         expected = param_shapes(spec) if expected is None else expected
         for i, layer in enumerate(spec.layers):
-            native, neutral = _layer_shapes(shapes, i), _layer_shapes(expected, i)
+            native, neutral = nested(shapes, str(i)), nested(expected, str(i))
             if native != neutral:
                 raise unmapped_layout(NAME, layer.kind, native, neutral)
         return cls(tuple(names), treedef)

@@ -18,7 +18,7 @@ from backends.torch import NAME
 from backends.torch.layers import NeutralModel
 from backends.torch.residual import leaf_owners
 from suites import layers as L
-from suites.params import Weights, check_weights, layer_state_shapes
+from suites.params import Weights, check_weights, layer_state_shapes, nested
 from suites.spec import ModelSpec
 
 Arrays = dict[str, np.ndarray]
@@ -147,11 +147,6 @@ def weight_map(layer: L.Layer, owner: nn.Module, in_shape: tuple[int, ...]) -> W
     return NEUTRAL_LAYOUT
 
 
-def _local(weights: Weights, name: str) -> Arrays:
-    prefix = f"{name}."
-    return {key[len(prefix):]: value for key, value in weights.items() if key.startswith(prefix)}
-
-
 def _leaves(model: NeutralModel, spec: ModelSpec) -> list[tuple[str, L.Layer, nn.Module, tuple[int, ...], Rows]]:
     """(neutral name prefix, layer, owning module, input shape, Dense row order) of every weight-owning layer, a
     Residual's sub-layers included ("<index>.body.<j>", "<index>.proj", "<index>.proj_bn")."""
@@ -166,7 +161,7 @@ def write_weights(model: NeutralModel, spec: ModelSpec, weights: Weights) -> Non
     check_weights(spec, weights)
     with torch.no_grad():
         for prefix, layer, owner, in_shape, rows in _leaves(model, spec):
-            native = weight_map(layer, owner, in_shape).to_native(layer, _local(weights, prefix), rows)
+            native = weight_map(layer, owner, in_shape).to_native(layer, nested(weights, prefix), rows)
             tensors = {**dict(owner.named_parameters()), **dict(owner.named_buffers())}
             for name, value in native.items():
                 tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from suites.errors import SpecError
@@ -67,6 +68,20 @@ class Primitive:
     def from_fields(cls, fields: dict[str, Any]) -> Self:
         """The layer from its JSON fields (to_fields' inverse)."""
         return cls(**fields)
+
+
+def chain_shapes(layers: Sequence[Primitive], shape: Shape, where: str) -> list[tuple[Shape, Shape]]:
+    """(input shape, output shape) of each layer applied in order to a per-sample `shape`; a layer's SpecError is
+    raised again as "<where>[<i>] <its message>"."""
+    shapes = []
+    for i, layer in enumerate(layers):
+        try:
+            out = layer.output_shape(shape)
+        except SpecError as exc:
+            raise SpecError(f"{where}[{i}] {exc}") from None
+        shapes.append((shape, out))
+        shape = out
+    return shapes
 
 
 def layer_to_dict(layer: Primitive) -> dict[str, Any]:

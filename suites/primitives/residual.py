@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from suites.errors import SpecError
-from suites.primitives.base import LAYER_TYPES, Primitive, layer_from_dict, layer_to_dict
+from suites.primitives.base import LAYER_TYPES, Primitive, chain_shapes, layer_from_dict, layer_to_dict
 from suites.primitives.checks import Shape, positive, require
 from suites.primitives.core import Conv2D
 from suites.primitives.norm import BatchNorm, Stateful
@@ -56,15 +56,7 @@ class Residual(Stateful):
 
     def body_shapes(self, in_shape: Shape) -> list[tuple[Shape, Shape]]:
         """(input shape, output shape) of every body layer, per sample."""
-        shapes, shape = [], in_shape
-        for j, layer in enumerate(self.body):
-            try:
-                out = layer.output_shape(shape)
-            except SpecError as exc:
-                raise SpecError(f"Residual body[{j}] {exc}") from None
-            shapes.append((shape, out))
-            shape = out
-        return shapes
+        return chain_shapes(self.body, in_shape, "Residual body")
 
     def parts(self, in_shape: Shape) -> list[Part]:
         """Every sub-layer with its name prefix and input shape: body.<j>, then proj and proj_bn."""
