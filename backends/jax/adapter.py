@@ -91,7 +91,7 @@ class JaxAdapter(Adapter):
         mixed = compute != jnp.float32
 
         def outputs(params: Leaves, stats: Leaves, x: jax.Array, key: jax.Array | None) -> tuple[jax.Array, Leaves]:
-            if mixed:  # stats stay float32: BatchNorm normalises in float32 (layers.batch_norm)
+            if mixed:  # stats stay float32: BatchNorm normalises in float32 (norm_layers.batch_norm)
                 params, x = cast_floating(params, compute), cast_floating(x, compute)
             module = nnx.merge(graphdef, index.unflatten(params), stat_index.unflatten(stats), rest)
             out = module(x, key)

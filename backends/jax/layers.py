@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from backends.base import for_kind
-from backends.jax import NAME
+from backends.jax import NAME, norm_layers
 from backends.jax import token_layers as T
 from backends.jax.masking import attention_mask, mean_pool, padding_mask
 from backends.jax.pooling import max_pool
@@ -201,14 +201,6 @@ def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native
                       layer.activation)
 
 
-def batch_norm(layer: L.BatchNorm, in_shape: Shape, rngs: nnx.Rngs) -> Native:
-    """nnx.BatchNorm: momentum 1 - the neutral one, the spec's eps, two-pass variance; batch statistics in training (a
-    key), running ones in inference; float32 inside (the stats promote it), the input's dtype out (as Keras)."""
-    module = nnx.BatchNorm(in_shape[-1], momentum=1.0 - layer.momentum, epsilon=layer.eps, use_fast_variance=False,
-                           rngs=rngs)
-    return Native(module, lambda m, x, key: m(x, use_running_average=key is None).astype(x.dtype))
-
-
 def _stateless(apply: Callable[[L.Layer, Array, Key], Array]) -> Callable[[L.Layer, Shape, nnx.Rngs], Native]:
     """The builder of a parameter-free layer from apply(layer, x, key)."""
     return lambda layer, in_shape, rngs: Native(None, lambda module, x, key: apply(layer, x, key))
@@ -240,7 +232,7 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "learned_positions": lambda layer, in_shape, rngs: Native(T.LearnedPositionsLayer(layer.max_len, in_shape[-1]),
                                                                _call),
     "take_token": _stateless(lambda layer, x, key: T.take_token(x, layer.index)),
-    "batch_norm": batch_norm,
+    "batch_norm": lambda layer, in_shape, rngs: Native(*norm_layers.batch_norm(layer, in_shape, rngs)),
     "zero_pad2d": _stateless(lambda layer, x, key: jnp.pad(x, ((0, 0), (layer.pad,) * 2, (layer.pad,) * 2, (0, 0)))),
     "global_avgpool2d": _stateless(lambda layer, x, key: x.mean(axis=(1, 2))),
     "residual": lambda layer, in_shape, rngs: Native(
