@@ -34,6 +34,8 @@ of the three default modes, the rows' ref_* figures), tolerances 3.6-8x above:
 A bug shared by all three backends now fails these reference rows.
 A model with running statistics (BatchNorm) is also compared in training mode and on its statistics after training
 (harness/parity_state.py: train_outputs, state, ref_state); trained-weight figures cover trainable parameters only.
+A workload that declares chaotic training (Workload.chaotic_training) is judged on what one step decides, its
+multi-step figures shown unjudged, and the chaos proven on every run by a perturbed probe (harness/parity_chaos.py).
 
 Modes, precisions, devices: every (backend, mode) asked is a side of its own (one process each); fp32 sides are
 compared as above. bf16 cannot meet those tolerances (8 significand bits: rounding alone is ~4e-3), so a bf16 side is
@@ -62,9 +64,9 @@ from typing import Any
 import numpy as np
 
 from backends.registry import get_backend
-from harness import parity_state
+from harness import parity_chaos, parity_state
 from harness.launch import finish, start_module
-from harness.parity_reference import REF_CHECKS, compare_reference
+from harness.parity_reference import REF_CHECKS, adam_weights_rel, compare_reference, reference_training
 from harness.parity_worker import RUNS, ParityCase, parity_case, read_results
 from suites.params import param_count, split_state
 from suites.reference import forward
@@ -171,6 +173,26 @@ def _compare_training(row: dict[str, Any], case: ParityCase, ra: dict[str, Any],
     return failed
 
 
+def self_divergence(case: ParityCase, result: dict[str, Any]) -> dict[str, float]:
+    """How far a side's multi-step runs move from its own probe runs (harness/parity_chaos.py), in the figures
+    parity_chaos.CHECK_OF names; {} without probe runs."""
+    if "losses_probe_sgd" not in result:
+        return {}
+    probe, row = parity_chaos.as_result(case, result), {}
+    _compare_training(row, case, result, probe)
+    figures = {k: row[k] for k in parity_chaos.CHECK_OF if k in row}
+    if parity_state.has_state(case):
+        figures["state_max_rel"] = parity_state.state_rel(case, result["weights_sgd"], probe["weights_sgd"])[0]
+    own = {k: np.asarray(v, np.float64) for k, v in result["weights_ref_adam"].items()}
+    figures["ref_weights_adam_rel"] = adam_weights_rel(case, {**reference_training(case), "weights_ref_adam": own},
+                                                       probe)[0]
+    return figures
+
+
+CHAOS_TOLERANCES = {"losses": LOSS_RTOL, "weights": WEIGHT_RTOL, "state": parity_state.STATE_RTOL,
+                    "ref_weights": REF_TOLERANCES["ref_weights"]}
+
+
 def _side(row: dict[str, Any], key: str, name: str, result: dict[str, Any]) -> None:
     """Fill the row's backend, mode and device for one side ('a' or 'b') of a comparison."""
     backend, mode = _split(name)
@@ -236,6 +258,9 @@ def compare_case(case: ParityCase, results: dict[str, dict[str, Any]], precision
                 failed += parity_state.compare_with_reference(row, case, rb)
         else:
             failed.append("ref_losses (no reference runs measured)")
+        if case.chaotic:
+            selves = [self_divergence(case, r) for r in (ra, rb) if "losses_sgd" in r]
+            failed = parity_chaos.judge(row, failed, [s for s in selves if s], CHAOS_TOLERANCES)
         row.update(ok=not failed, failed=failed)
         rows.append(row)
     return rows

@@ -37,6 +37,11 @@ REFERENCE_RUNS = {"ref_sgd": 1, "ref_adam": 3}
 """Runs from the parity weights compared with suites/reference_train.py: steps of plain SGD (the weights after one step
 give the gradient, (w0 - w1) / lr) and of Adam (reference_adam)."""
 DEFAULT_ADAM_LR = 1e-3
+PROBE_PERTURBATION = 1e-7
+"""A chaotic workload's probe (harness/parity_chaos.py): every parity weight scaled by 1 + this · N(0, 1), about one
+float32 rounding."""
+PROBE_RUNS = ("sgd", "task", "ref_adam")
+"""The multi-step runs the probe repeats from the perturbed weights (stored as 'probe_<run>')."""
 
 
 def reference_adam(task: TaskSpec) -> OptimizerSpec:
@@ -60,6 +65,9 @@ class ParityCase:
     x_eval: np.ndarray
     x_train: np.ndarray
     y_train: np.ndarray
+    chaotic: bool = False
+    """The workload declares chaotic training (Workload.chaotic_training): the worker also runs PROBE_RUNS from
+    perturbed weights."""
 
     @property
     def train_model(self) -> ModelSpec:
@@ -82,7 +90,14 @@ def parity_case(workload_name: str) -> ParityCase:
     data = load_dataset(task.dataset, task.seed, task.test_fraction)
     n = min(PARITY_BATCH, len(data.x_train))
     return ParityCase(workload_name, workload.model, task, parity_weights(workload.model, task.seed),
-                      data.x_test[:n], data.x_train, data.y_train)
+                      data.x_test[:n], data.x_train, data.y_train, bool(workload.chaotic_training))
+
+
+def probe_weights(case: ParityCase) -> Weights:
+    """The parity weights, each scaled by 1 + PROBE_PERTURBATION · N(0, 1) (seeded): the chaos probe's start."""
+    rng = np.random.default_rng([case.task.seed, 104729])
+    return {k: (v * (1.0 + PROBE_PERTURBATION * rng.normal(size=v.shape))).astype(np.float32)
+            for k, v in case.weights.items()}
 
 
 def train_batches(case: ParityCase, steps: int) -> list[np.ndarray]:
@@ -106,7 +121,8 @@ def _train(adapter: Any, case: ParityCase, optimizer: OptimizerSpec,
 def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", device: str = "cpu") -> dict[str, Any]:
     """Eval-mode outputs of the model as specified, the trainable count, the device it ran on ('cpu', 'cuda'), and
     losses and final weights (with the running statistics) per run (RUNS, then REFERENCE_RUNS); for a model with
-    running statistics also the dropout-free model's training-mode outputs (batch statistics) on the same batch."""
+    running statistics also the dropout-free model's training-mode outputs (batch statistics) on the same batch; for a
+    chaotic case also PROBE_RUNS from probe_weights."""
     adapter = load_adapter_class(backend)(mode, precision, device)
     adapter.build(case.model, case.task, case.weights)
     outputs = np.asarray(adapter.to_numpy(adapter.predict(adapter.put(case.x_eval))), np.float64)
@@ -120,6 +136,13 @@ def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", 
         result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
     for run, optimizer in reference_optimizers(case.task).items():
         result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer, REFERENCE_RUNS[run])
+    if case.chaotic:
+        probe = dataclasses.replace(case, weights=probe_weights(case))
+        optimizers = {"sgd": PARITY_SGD, "task": case.task.optimizer, **reference_optimizers(case.task)}
+        for run in PROBE_RUNS:
+            steps = REFERENCE_RUNS.get(run, TRAIN_STEPS)
+            result[f"losses_probe_{run}"], result[f"weights_probe_{run}"] = _train(adapter, probe, optimizers[run],
+                                                                                 steps)
     return result
 
 

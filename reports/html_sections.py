@@ -61,7 +61,7 @@ def parity(parity: dict[str, Any] | None, records: list[dict[str, Any]] | None =
                      "config": f"{row.get('precision') or 'fp32'} {row.get('device_b') or 'cpu'}", "params": params,
                      "out": sci(row.get("output_max_abs")), "tol": sci(row.get("output_tol"), 0),
                      "sgd": sci(row.get("loss_sgd_max_rel")), "task": sci(row.get("loss_task_max_rel")),
-                     "ok": bool(row.get("ok")), "error": row.get("error") or ""})
+                     "ok": bool(row.get("ok")), "error": row.get("error") or "", "chaotic": bool(row.get("chaotic"))})
     return {"checked_at": _when(parity.get("checked_at")), "git_sha": (parity.get("git_sha") or "")[:10],
             "rows": rows, "differ": sum(not r["ok"] for r in rows), "cells": cells, "stored": True}
 

@@ -26,9 +26,10 @@ def side(row: dict[str, Any], key: str) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> str:
-    """agree, or DIFFER with the failed checks (and the error, if any)."""
+    """agree (for a chaotic workload: on one step, the multi-step figures not judged), or DIFFER with the failed
+    checks (and the error, if any)."""
     if row["ok"]:
-        return "[green]agree[/green]"
+        return "[green]agree[/green]" + (" [yellow](1 step; chaotic)[/yellow]" if row.get("chaotic") else "")
     checks = ", ".join(row.get("failed", []))
     return f"[red]DIFFER[/red] {checks} {row.get('error', '')[:80]}".rstrip()
 

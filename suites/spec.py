@@ -188,6 +188,8 @@ class Budget:
 class Workload:
     """A named model + task from a source article, with a smoke and a standard budget.
 
+    `chaotic_training`, when set, says (with the measurement) why training from the parity weights is chaotic: parity
+    then judges the first step and reports the multi-step figures without judging them (harness/parity_chaos.py).
     `online` marks a workload whose data needs the network (downloaded once, then cached): it stays out of the
     offline suites' "all". `sweep` names the sweep a workload is one size of ("scaling"): it stays out of "all" too
     and runs in that sweep's suite.
@@ -206,10 +208,13 @@ class Workload:
     tags: tuple[str, ...] = field(default=())
     online: bool = False
     sweep: str | None = None
+    chaotic_training: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             _fail("Workload", "name", f"an identifier, got {self.name!r}")
+        if not isinstance(self.chaotic_training, str):
+            _fail("Workload", "chaotic_training", f"a string (why, measured), got {self.chaotic_training!r}")
         if not isinstance(self.online, bool):
             _fail("Workload", "online", f"True or False, got {self.online!r}")
         if self.sweep is not None and not (isinstance(self.sweep, str) and self.sweep.isidentifier()):
