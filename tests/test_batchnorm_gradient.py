@@ -1,7 +1,7 @@
 """BatchNorm's gradient over many values per channel matches the float64 reference in every backend, and the
 parity reference check catches the inaccurate one it found.
 
-resnet_small (examples/resnet_small.py) normalises 32 × 32 × 32 values per channel in its first stage. From its
+resnet_small (suites/models/resnet_small.py) normalises 32 × 32 × 32 values per channel in its first stage. From its
 parity weights, one plain SGD step's gradient (harness/parity_reference.py, ref_gradient) is compared with the
 float64 reference. nnx.BatchNorm's one-shot moments gave a gradient off by 1.5e-2 of the largest entry in the last
 block's conv kernel; the staged moments of backends/jax/norm_layers.py give 9.2e-5, as torch and Keras.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,17 +21,14 @@ from backends.registry import load_adapter_class
 from harness.parity import REF_TOLERANCES
 from harness.parity_reference import gradient_rel, reference_training
 from harness.parity_worker import PARITY_SGD, ParityCase, parity_case, train_batches
-from suites.registry import WORKLOAD_FILES_ENV, add_workload_files
 from tests.conftest import require_backend
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "resnet_small.py"
 MODES = {"torch": "eager", "tensorflow": "graph", "jax": "jit"}
 
 
 @functools.cache
 def _case_and_reference() -> tuple[ParityCase, dict[str, Any]]:
-    name = add_workload_files([str(EXAMPLE)])[0]
-    case = parity_case(name)
+    case = parity_case("resnet_small")
     return case, reference_training(case)
 
 
@@ -47,12 +43,6 @@ def _one_step_gradient_error(backend: str) -> tuple[float, str]:
     return gradient_rel(case, ref, {"weights_ref_sgd": weights})
 
 
-@pytest.fixture
-def _example(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(WORKLOAD_FILES_ENV, "")  # the example's registration is undone after the test
-
-
-@pytest.mark.usefixtures("_example")
 @pytest.mark.parametrize("backend", list(MODES))
 def test_one_step_gradient_matches_the_float64_reference(backend: str) -> None:
     require_backend(backend)
@@ -61,7 +51,6 @@ def test_one_step_gradient_matches_the_float64_reference(backend: str) -> None:
     assert err <= REF_TOLERANCES["ref_gradient"], f"{backend}: gradient off by {err:.3g} ({worst})"
 
 
-@pytest.mark.usefixtures("_example")
 def test_nnx_batch_norms_one_shot_moments_fail_the_reference_check(monkeypatch: pytest.MonkeyPatch) -> None:
     require_backend("jax")
     from flax import nnx

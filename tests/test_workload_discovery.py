@@ -17,7 +17,7 @@ from suites.suite import load_suite
 REPO = Path(__file__).resolve().parent.parent
 
 TODAYS_ORDER = ("mnist_mlp", "mnist_cnn", "keras_cnn", "rowmnist_lstm", "text_transformer", "bert_encoder",
-                "text_cnn", "tfidf_mlp", "linear_regression", "vit_tiny", "gpt_lm", "keras_cnn_cifar10")
+                "text_cnn", "tfidf_mlp", "linear_regression", "vit_tiny", "resnet_small", "gpt_lm", "keras_cnn_cifar10")
 SCALING = tuple(f"gpt_lm_{size}" for size in ("0p9m", "3m", "11m", "40m", "86m", "303m", "709m", "1p5b"))
 """The scaling sweep's sizes (suites/models/gpt_lm_scaling.py): listed after the rest, in no suite's 'all'."""
 

@@ -15,7 +15,6 @@ import pytest
 from store import Store
 from suites import registry
 from suites.errors import SpecError, UsageError
-from suites.params import param_count, state_count
 from suites.registry import WORKLOAD_FILES_ENV, WORKLOADS_PATH_ENV, add_workload_files, get_workload
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,11 +134,3 @@ def test_parity_with_the_example_agrees_in_all_three_backends(tmp_path):
     pairs = {(r["a"], r["b"]) for r in rows}
     assert {("torch", "tensorflow"), ("torch", "jax"), ("tensorflow", "jax")} <= pairs, pairs
     assert all(r["workload_origin"] == _origin_of_example() for r in rows)
-
-
-def test_the_resnet_example_loads_as_a_user_model(monkeypatch):
-    monkeypatch.setenv(WORKLOAD_FILES_ENV, "")  # restored after the test
-    assert add_workload_files([str(REPO / "examples" / "resnet_small.py")]) == ("resnet_small",)
-    model = get_workload("resnet_small").model
-    assert (param_count(model), state_count(model)) == (77_754, 672)  # 672 running statistics in 7 BatchNorms
-    assert registry.workload_origin("resnet_small")["builtin"] is False  # not a bundled workload (yet)

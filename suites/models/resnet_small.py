@@ -2,12 +2,11 @@
 BatchNorm, three residual stages of widths 16, 32, 64 (stride 2 with a projection shortcut into the last two), global
 average pooling and dense 10.
 
-Kept out of suites/models/ until parity proves it: outputs, the first step's loss and gradient, and the running
-statistics after one step agree in the three backends and the float64 reference, but the multi-step SGD and Adam
-comparisons are chaotic on it, and Keras and Flax differ from torch and the reference by 5.8e-3 in the stem BatchNorm's
-scale after 3 Adam steps (docs/PARITY_CONVENTIONS.md, "What parity shows on resnet_small"). Run it as a user model:
-    .venv/bin/python run_bench.py parity --workload-file examples/resnet_small.py
-    .venv/bin/python run_bench.py run --suite smoke --workload-file examples/resnet_small.py
+Training it is chaotic (docs/PARITY_CONVENTIONS.md, "What parity shows on resnet_small"): one backend against itself
+from weights perturbed by one float32 rounding differs after a few steps about as much as the three backends differ.
+So parity judges it on what one step decides (outputs, training-mode outputs, the first step's loss, gradient and
+running statistics against the float64 reference) and shows the multi-step figures unjudged
+(harness/parity_chaos.py), proving the chaos on every run.
 """
 
 from suites.layers import (
@@ -21,6 +20,8 @@ from suites.layers import (
     ZeroPad2D,
 )
 from suites.spec import Budget, ModelSpec, OptimizerSpec, QualityTarget, TaskSpec, Workload
+
+ORDER = 87  # position in listings and suites: after vit_tiny
 
 
 def block(width: int, stride: int = 1) -> tuple[Layer, ...]:
@@ -48,4 +49,7 @@ def workload() -> Workload:
                     notes="Convolutions without bias before each BatchNorm (momentum 0.1, eps 1e-5, the neutral "
                           "convention); option B shortcuts (1×1 conv + BatchNorm) where the width doubles; "
                           "Glorot-uniform initialisation like every workload here, not He's.",
-                    tags=("image", "cnn", "residual"))
+                    tags=("image", "cnn", "residual"),
+                    chaotic_training="torch against itself from parity weights scaled by 1 + 1e-7·N(0, 1): the median "
+                                     "weight update after 10 SGD steps differs by 2e-2 to 9e-2 (three seeds; "
+                                     "tolerance 1e-3), the 10 Adam steps' by 4e-3 to 9e-3; measured 2026-12-02")
