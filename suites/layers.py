@@ -22,7 +22,7 @@ from suites.primitives.checks import ACTIVATIONS, PADDINGS, Shape
 from suites.primitives.core import Activation, Conv1D, Conv2D, Dense, Dropout, Flatten, MaxPool1D, MaxPool2D
 from suites.primitives.norm import BatchNorm, Stateful
 from suites.primitives.residual import Residual
-from suites.primitives.sequence import LSTM, Embedding, GlobalAveragePool1D, GlobalMaxPool1D
+from suites.primitives.sequence import LSTM, Embedding, GlobalAveragePool1D, GlobalMaxPool1D, TiedHead
 from suites.primitives.spatial import GlobalAveragePool2D, ZeroPad2D
 from suites.primitives.tokens import ClassToken, LearnedPositions, TakeToken, Tokens
 
@@ -30,7 +30,7 @@ __all__ = [
     "ACTIVATIONS", "LAYER_KINDS", "LAYER_TYPES", "LSTM", "PADDINGS", "Activation", "BatchNorm", "ClassToken", "Conv1D",
     "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePool1D", "GlobalAveragePool2D",
     "GlobalMaxPool1D", "Layer", "LayerNorm", "LearnedPositions", "MaxPool1D", "MaxPool2D", "PositionalEncoding",
-    "Primitive", "Residual", "Shape", "Stateful", "TakeToken", "Tokens", "TransformerEncoder", "ZeroPad2D",
+    "Primitive", "Residual", "Shape", "Stateful", "TakeToken", "TiedHead", "Tokens", "TransformerEncoder", "ZeroPad2D",
 ]
 
 for _module in pkgutil.iter_modules(primitives.__path__):  # every family module registers its layers

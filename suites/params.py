@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -46,6 +46,16 @@ def nested(named: Mapping[str, V], prefix: str) -> dict[str, V]:
     weights, state or shapes."""
     start = prefix + "."
     return {name[len(start):]: value for name, value in named.items() if name.startswith(start)}
+
+
+def layer_weights(layers: Sequence[Layer], weights: Mapping[str, V], index: int) -> dict[str, V]:
+    """Layer `index`'s entries by local name (nested), plus what it shares: a TiedHead's `embeddings`, the table of
+    its source Embedding (the same array, not a copy)."""
+    own = nested(weights, str(index))
+    layer = layers[index]
+    if layer.kind == "tied_head":
+        own["embeddings"] = weights[f"{layer.source}.embeddings"]
+    return own
 
 
 def layer_param_shapes(layer: Layer, in_shape: Shape) -> dict[str, Shape]:

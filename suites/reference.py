@@ -36,7 +36,7 @@ from suites.layers import (
     ZeroPad2D,
 )
 from suites.padding import masks_padding, padding_for
-from suites.params import Weights, nested
+from suites.params import Weights, layer_weights
 from suites.reference_norm import batch_norm_eval
 from suites.reference_residual import residual_eval
 from suites.spec import ModelSpec
@@ -268,6 +268,8 @@ REFERENCE: dict[str, Callable[..., Array]] = {
     "zero_pad2d": _zero_pad2d,
     "global_avgpool2d": lambda layer, w, x: x.mean(axis=(1, 2)),
     "residual": _residual,  # suites/reference_residual.py (training mode: reference_train.train_layer)
+    "tied_head": lambda layer, w, x: x @ w["embeddings"].T + (w["bias"] if layer.use_bias else 0.0),  # the source
+    # Embedding's table, handed over by params.layer_weights
 }
 """Layer kind → `(layer, weights, x) -> y`; covers every entry of suites.layers.LAYER_KINDS (tests/test_spec.py). A
 layer whose mask_padding is set gets the padding mask too: `(layer, weights, x, pad) -> y` (apply_layer)."""
@@ -292,5 +294,5 @@ def forward_float64(model: ModelSpec, weights: Weights, x: Array) -> Array:
     h: Array = x if model.input_dtype == "int32" else onp.asarray(x, onp.float64)
     pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
-        h = apply_layer(layer, nested(weights, str(i)), h, pad)
+        h = apply_layer(layer, layer_weights(model.layers, weights, i), h, pad)
     return h

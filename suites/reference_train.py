@@ -20,7 +20,7 @@ from autograd.scipy.special import logsumexp
 
 from suites.layers import Layer, Residual
 from suites.padding import padding_for
-from suites.params import Weights, nested, split_state
+from suites.params import Weights, layer_weights, split_state
 from suites.reference import apply_layer
 from suites.reference_norm import train_rule
 from suites.reference_residual import residual_train
@@ -62,7 +62,7 @@ def forward_train(model: ModelSpec, weights: Weights, x: np.ndarray) -> tuple[np
     state: Weights = {}
     pad = padding_for(model.layers, x)
     for i, layer in enumerate(model.layers):
-        h, new = train_layer(layer, nested(weights, str(i)), h, pad)
+        h, new = train_layer(layer, layer_weights(model.layers, weights, i), h, pad)
         state.update({f"{i}.{k}": v for k, v in new.items()})
     return h, state
 

@@ -12,6 +12,7 @@ from suites.errors import SpecError
 from suites.layers import LAYER_TYPES, Layer, Shape
 from suites.padding import check_padding_masks
 from suites.primitives.base import chain_shapes, layer_from_dict, layer_to_dict
+from suites.primitives.sequence import check_tied_heads
 
 INPUT_DTYPES = ("float32", "int32")
 LOSSES = ("cross_entropy", "mse")
@@ -49,7 +50,7 @@ class ModelSpec:
         for i, layer in enumerate(self.layers):
             if type(layer) not in LAYER_TYPES.values():
                 _fail("ModelSpec", f"layers[{i}]", f"a layer spec from suites.layers, got {type(layer).__name__}")
-        self.layer_shapes()  # shape inference validates the stack
+        check_tied_heads(self.layers, self.layer_shapes())  # shape inference validates the stack
         check_padding_masks(self)
 
     def layer_shapes(self) -> list[tuple[Shape, Shape]]:

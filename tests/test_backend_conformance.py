@@ -70,6 +70,12 @@ CONFORMANCE: tuple[ModelSpec, ...] = (
         L.TransformerEncoder(6, 2, 8, dropout=0.1, activation="gelu_tanh", norm_first=True), L.TakeToken(2),
         L.Dense(3)), input_dtype="int32"),
     ModelSpec("take_token", (6, 5), (L.TakeToken(5), L.Dense(3))),
+    ModelSpec("tied_head", (6,), (  # GPT-2's tied LM head: logits at every position against the embedding table
+        L.Embedding(20, 8), L.LearnedPositions(6), L.TransformerEncoder(8, 2, 12, activation="gelu_tanh",
+                                                                        norm_first=True, causal=True),
+        L.LayerNorm(), L.TiedHead(20)), input_dtype="int32"),
+    ModelSpec("tied_head_bias", (5,), (L.Embedding(7, 4), L.GlobalAveragePool1D(), L.Dense(4, "tanh"),
+                                       L.TiedHead(7, use_bias=True)), input_dtype="int32"),
     ModelSpec("transformer_causal", (6,), (
         L.Embedding(20, 8), L.LearnedPositions(6),
         L.TransformerEncoder(8, 2, 12, dropout=0.1, activation="gelu_tanh", norm_first=True, causal=True),

@@ -56,6 +56,9 @@ TINY: dict[str, tuple[ModelSpec, TaskSpec]] = {
         L.Conv2D(6, 2, stride=2), L.Tokens(), L.ClassToken(), L.LearnedPositions(6),
         L.TransformerEncoder(6, 2, 8, dropout=0.0, activation="gelu_tanh", norm_first=True), L.TakeToken(0),
         L.Dense(3, "gelu_tanh"), L.Dense(2))), CLASSIFY),
+    "tied LM head (the embedding table used twice) with and without bias": (ModelSpec("h", (5,), (
+        L.Embedding(7, 6), L.TransformerEncoder(6, 2, 8, dropout=0.0, norm_first=True, causal=True), L.LayerNorm(),
+        L.TiedHead(7, use_bias=True), L.Dense(6, "tanh"), L.TiedHead(7)), input_dtype="int32"), CLASSIFY),
     "causal transformer": (ModelSpec("g", (5,), (
         L.Embedding(7, 6), L.TransformerEncoder(6, 2, 8, dropout=0.0, norm_first=True, causal=True),
         L.GlobalAveragePool1D(), L.Dense(2)), input_dtype="int32"), CLASSIFY),

@@ -1,10 +1,12 @@
 """The neutral spec: validation messages, shape inference, JSON round-trips, stable hashes, the neutral layout."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
+from suites import layers as L
 from suites.errors import SpecError
 from suites.flops import FIRST_LAYER_MULTIPLIER, TRAIN_MULTIPLIER, forward_flops, train_flops
 from suites.layers import (
@@ -108,7 +110,7 @@ def test_without_dropout_zeroes_every_rate():
 
 
 def test_every_primitive_has_a_tag():
-    assert len(LAYER_TYPES) == 23  # batch_norm is the 20th; residual, zero_pad2d, global_avgpool2d after it
+    assert len(LAYER_TYPES) == 24  # batch_norm is the 20th; residual, zero_pad2d, global_avgpool2d, tied_head after it
     assert LAYER_KINDS == tuple(LAYER_TYPES) and all(LAYER_TYPES[k].kind == k for k in LAYER_KINDS)
 
 
@@ -203,3 +205,18 @@ def test_residual_round_trips_through_json_and_keeps_old_hashes():
     convs = [d for d in get_workload("mnist_cnn").model.to_dict()["layers"] if d["type"] == "conv2d"]
     assert convs and all("use_bias" not in d for d in convs)  # conv2d's default stays quiet: stored hashes hold
     assert model.without_dropout() == model
+
+
+def test_a_tied_head_must_name_an_earlier_embedding_of_its_size():
+    good = ModelSpec("lm", (6,), (L.Embedding(20, 8), L.LayerNorm(), L.TiedHead(20)), input_dtype="int32")
+    assert good.output_shape == (6, 20) and "2.kernel" not in param_shapes(good)  # the table is layer 0's
+    assert param_count(good) == param_count(ModelSpec("x", (6,), good.layers[:2], input_dtype="int32"))
+    for layers, wrong in (((L.Embedding(20, 8), L.TiedHead(21)), "Embedding(21, 8), got 0 (Embedding)"),
+                          ((L.Embedding(20, 8), L.Dense(4), L.TiedHead(20, source=0)), "Embedding(20, 4)"),
+                          ((L.Embedding(20, 8), L.Dense(8), L.TiedHead(20, source=1)), "got 1 (Dense)"),
+                          ((L.Embedding(20, 8), L.TiedHead(20, source=3)), "not an earlier layer")):
+        with pytest.raises(SpecError, match=re.escape(wrong)):
+            ModelSpec("lm", (6,), layers, input_dtype="int32")
+    with pytest.raises(SpecError, match="TiedHead.source"):
+        L.TiedHead(20, source=-1)
+    assert ModelSpec.from_dict(good.to_dict()) == good

@@ -201,6 +201,10 @@ def _conv(layer: L.Conv2D | L.Conv1D, in_shape: Shape, rngs: nnx.Rngs) -> Native
                       layer.activation)
 
 
+def _tied_by_model(module: Any, x: Array, key: Key) -> Array:
+    raise TypeError("a TiedHead is applied by NeutralModel, which hands it its source Embed (token_layers.tied_head)")
+
+
 def _stateless(apply: Callable[[L.Layer, Array, Key], Array]) -> Callable[[L.Layer, Shape, nnx.Rngs], Native]:
     """The builder of a parameter-free layer from apply(layer, x, key)."""
     return lambda layer, in_shape, rngs: Native(None, lambda module, x, key: apply(layer, x, key))
@@ -237,6 +241,8 @@ LAYER_BUILDERS: dict[str, Callable[[Any, Shape, nnx.Rngs], Native]] = {
     "global_avgpool2d": _stateless(lambda layer, x, key: x.mean(axis=(1, 2))),
     "residual": lambda layer, in_shape, rngs: Native(
         ResidualModule(layer, in_shape, build_layer, lambda kind: kind in STOCHASTIC | PHASED, rngs), _keyed_call),
+    "tied_head": lambda layer, in_shape, rngs: Native(T.TiedHeadBias(layer.vocab_size) if layer.use_bias else None,
+                                                      _tied_by_model),
 }
 """Neutral layer kind → (layer, in_shape, rngs) → Native(module owning its parameters or None, apply)."""
 
@@ -262,6 +268,7 @@ class NeutralModel(nnx.Module):
         self.applies = tuple(native.apply for native in built)
         self.keyed = tuple(layer.kind in STOCHASTIC | PHASED for layer in spec.layers)
         self.readers = frozenset(i for i, layer in enumerate(spec.layers) if masks_padding(layer))
+        self.tied = {i: layer.source for i, layer in enumerate(spec.layers) if isinstance(layer, L.TiedHead)}
 
     def __call__(self, x: Array, key: Key = None) -> Array:
         """Outputs for a batch; a key is given exactly in training: dropout is on, pools take their training path. A
@@ -270,7 +277,10 @@ class NeutralModel(nnx.Module):
         for i, (module, apply, keyed) in enumerate(zip(self.layers, self.applies, self.keyed, strict=True)):
             random = key is not None and keyed
             layer_key = jax.random.fold_in(key, i) if random else None
-            x = apply(module, x, layer_key, pad) if i in self.readers else apply(module, x, layer_key)
+            if i in self.tied:
+                x = T.tied_head(module, x, self.layers[self.tied[i]])
+            else:
+                x = apply(module, x, layer_key, pad) if i in self.readers else apply(module, x, layer_key)
         return x
 
 

@@ -58,3 +58,17 @@ class LearnedPositionsLayer(nnx.Module):
 
     def __call__(self, x: Array) -> Array:
         return x + self.table[...][: x.shape[1]].astype(x.dtype)
+
+
+class TiedHeadBias(nnx.Module):
+    """A TiedHead's own parameter: its `bias` (vocab,); the kernel is its source nnx.Embed's table (tied_head)."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.bias = nnx.Param(jnp.zeros((vocab_size,), jnp.float32))
+
+
+def tied_head(bias: TiedHeadBias | None, x: Array, source: nnx.Embed) -> Array:
+    """logits = x · tableᵀ (+ bias) with the source Embed's own table (nnx.Embed.attend, as Flax's tied heads), in
+    x's dtype; the model hands the source over (layers.NeutralModel), so the table is one Param, used twice."""
+    logits = x @ source.embedding[...].astype(x.dtype).T
+    return logits + bias.bias[...].astype(x.dtype) if bias is not None else logits

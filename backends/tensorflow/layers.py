@@ -25,7 +25,7 @@ from backends.tensorflow import NAME  # noqa: E402
 from backends.tensorflow.masking import keep_mask, key_mask, reader_indices  # noqa: E402
 from backends.tensorflow.norm_layers import batch_norm  # noqa: E402
 from backends.tensorflow.residual import ResidualBlock  # noqa: E402
-from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, tokens  # noqa: E402
+from backends.tensorflow.token_layers import ClassToken, LearnedPositions, TakeToken, TiedHead, tokens  # noqa: E402
 from suites import layers as L  # noqa: E402
 from suites.layers import Shape  # noqa: E402
 from suites.reference import sinusoidal_table  # noqa: E402
@@ -221,6 +221,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
                                                                                          dtype=o.dtype)],
     "residual": lambda layer, in_shape, o: [ResidualBlock(
         layer, in_shape, lambda sub, shape: for_kind(LAYER_BUILDERS, sub.kind, NAME)(sub, shape, o), dtype=o.dtype)],
+    "tied_head": lambda layer, in_shape, o: [TiedHead(layer, dtype=o.dtype)],  # its table: NeutralModel.call
 }
 """Neutral layer kind → (layer, in_shape, options) → the Keras layers that compute it."""
 
@@ -236,16 +237,22 @@ class NeutralModel(keras.Model):
     """The neutral layer stack as Keras layers called in order; `blocks[i]` holds the layers of neutral layer i."""
 
     def __init__(self, blocks: list[list[keras.layers.Layer]], dtype: Policy | None = None,
-                 readers: tuple[int, ...] = ()) -> None:
+                 readers: tuple[int, ...] = (), tied: dict[int, int] | None = None) -> None:
         super().__init__(dtype=dtype)
         self.blocks = blocks
         self.chain = [layer for block in blocks for layer in block]
         self.readers = readers  # indices into chain of the layers given the padding mask as `mask=`
+        self.tied = dict(tied or {})  # chain index of a TiedHead → the neutral index of its source Embedding
 
     def call(self, x: Any, training: Any = None) -> Any:
         keep = keep_mask(x) if self.readers else None
         for i, layer in enumerate(self.chain):
-            x = layer(x, training=training, mask=keep) if i in self.readers else layer(x, training=training)
+            if i in self.tied:
+                x = layer(x, self.blocks[self.tied[i]][0].embeddings)
+            elif i in self.readers:
+                x = layer(x, training=training, mask=keep)
+            else:
+                x = layer(x, training=training)
         return x
 
 
@@ -256,6 +263,8 @@ def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll:
     dtype = dtype or Policy("float32")
     blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll, dtype=dtype)
               for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
-    model = NeutralModel(blocks, dtype=dtype, readers=reader_indices(blocks, spec.layers))
+    starts = [sum(len(b) for b in blocks[:i]) for i in range(len(blocks))]
+    tied = {starts[i]: layer.source for i, layer in enumerate(spec.layers) if isinstance(layer, L.TiedHead)}
+    model = NeutralModel(blocks, dtype=dtype, readers=reader_indices(blocks, spec.layers), tied=tied)
     model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
     return model

@@ -73,3 +73,24 @@ class TakeToken(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (input_shape[0], input_shape[2])
+
+
+class TiedHead(keras.layers.Layer):
+    """logits = x · tableᵀ (+ bias), `table` being the source Embedding's own variable, handed over by the model at
+    each call (NeutralModel.call) rather than held here: Keras would track it as this layer's too. The layer owns its
+    optional bias only."""
+
+    def __init__(self, spec: L.TiedHead, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size, self.use_bias = spec.vocab_size, spec.use_bias
+
+    def build(self, input_shape: Any) -> None:
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
+
+    def call(self, x: Any, table: Any) -> Any:
+        logits = tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
+        return logits + tf.cast(self.bias, x.dtype) if self.use_bias else logits
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[:-1], self.vocab_size)

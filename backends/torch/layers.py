@@ -19,7 +19,7 @@ from backends.torch import NAME
 from backends.torch.masking import MaskedMeanPool, as_float_mask, forward_padded
 from backends.torch.norm_layers import batch_norm
 from backends.torch.residual import MoveChannels, ResidualBlock
-from backends.torch.token_layers import ClassToken, LearnedPositions, SinusoidalPositions, TakeToken
+from backends.torch.token_layers import ClassToken, LearnedPositions, SinusoidalPositions, TakeToken, TiedHead
 from suites import layers as L
 from suites.layers import Shape
 from suites.padding import masks_padding
@@ -163,6 +163,7 @@ LAYER_BUILDERS: dict[str, Builder] = {
     "zero_pad2d": lambda layer, in_shape, first: [nn.ZeroPad2d(layer.pad)],
     "global_avgpool2d": lambda layer, in_shape, first: [GlobalPool(False, dim=(2, 3) if first else (1, 2))],
     "residual": lambda layer, in_shape, first: [ResidualBlock(layer, in_shape, first, build_layer, layout)],
+    "tied_head": lambda layer, in_shape, first: [TiedHead(layer)],  # tied to its source in NeutralModel._build
 }
 """Neutral layer kind → (layer, in_shape, channels_first) → its torch modules (the owner of its weights first)."""
 
@@ -208,6 +209,7 @@ class NeutralModel(nn.Module):
         self.owners: dict[int, nn.Module] = {}
         self.row_orders: dict[int, np.ndarray] = {}
         self.readers: set[int] = set()  # indices into body of the modules that read the padding mask
+        self.embeddings: dict[int, nn.Module] = {}  # layer index → nn.Embedding, the tables a TiedHead may use
         self.body = nn.Sequential(*self._build(model))
 
     def _build(self, model: ModelSpec) -> list[nn.Module]:
@@ -228,6 +230,10 @@ class NeutralModel(nn.Module):
                 mods.append(MoveChannels(to_first=wants_first))
                 first = wants_first
             built = build_layer(layer, in_shape, first)
+            if isinstance(layer, L.TiedHead):
+                built[0].tie(self.embeddings[layer.source])
+            if layer.kind == "embedding":
+                self.embeddings[i] = built[0]
             if layer_param_shapes(layer, in_shape):
                 self.owners[i] = built[0]
             if masks_padding(layer):

@@ -57,3 +57,21 @@ class TakeToken(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, self.index]
+
+
+class TiedHead(nn.Module):
+    """logits = F.linear(x, source.weight, bias): the source nn.Embedding's table as the kernel, shared (GPT-2's
+    lm_head.weight = wte.weight). The source is held outside the module tree (`tie`), so this module's parameters are
+    its own bias only and model.parameters() lists the table once, under the embedding."""
+
+    def __init__(self, spec: L.TiedHead) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(spec.vocab_size)) if spec.use_bias else None
+        self._source: list[nn.Embedding] = []
+
+    def tie(self, source: nn.Embedding) -> None:
+        """Use `source`'s table (its weight Parameter itself, not a copy)."""
+        self._source[:] = [source]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self._source[0].weight, self.bias)

@@ -1,7 +1,9 @@
-"""Token embedding, pooling over time and the stacked LSTM: shapes, parameters and FLOPs."""
+"""Token embedding (and the LM head tied to it), pooling over time and the stacked LSTM: shapes, parameters, FLOPs."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -95,3 +97,45 @@ class LSTM(Primitive):
             total += 2 * steps * (width + h) * 4 * h
             width = h
         return total
+
+
+@dataclass(frozen=True)
+class TiedHead(Primitive):
+    """Logits against an Embedding's table, GPT-2's tied LM head: (..., dim) → (..., vocab_size) = x · tableᵀ
+    (+ bias). The table is the one of layer `source` (an Embedding of the same vocabulary and width, earlier in the
+    model: check_tied_heads), shared, not copied: this layer owns only its optional bias, and the table's gradient
+    sums both uses."""
+
+    vocab_size: int
+    source: int = 0
+    use_bias: bool = False
+    kind: ClassVar[str] = "tied_head"
+
+    def __post_init__(self) -> None:
+        positive("TiedHead", "vocab_size", self.vocab_size)
+        require(isinstance(self.source, int) and not isinstance(self.source, bool) and self.source >= 0, "TiedHead",
+                "source", f"the index of an Embedding layer, got {self.source!r}")
+        require(isinstance(self.use_bias, bool), "TiedHead", "use_bias", f"True or False, got {self.use_bias!r}")
+
+    def output_shape(self, shape: Shape) -> Shape:
+        require(len(shape) >= 1, "TiedHead", "input", f"at least one axis, got {shape}")
+        return (*shape[:-1], self.vocab_size)
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """bias (vocab,) if use_bias; the kernel is layer `source`'s embeddings, transposed."""
+        return {"bias": (self.vocab_size,)} if self.use_bias else {}
+
+    def forward_flops(self, in_shape: Shape, out_shape: Shape) -> int:
+        return 2 * math.prod(in_shape[:-1]) * in_shape[-1] * self.vocab_size
+
+
+def check_tied_heads(layers: Sequence[Primitive], shapes: Sequence[tuple[Shape, Shape]]) -> None:
+    """SpecError unless every TiedHead's `source` is an earlier Embedding of its vocabulary and input width."""
+    for i, (layer, (in_shape, _)) in enumerate(zip(layers, shapes, strict=True)):
+        if not isinstance(layer, TiedHead):
+            continue
+        source = layers[layer.source] if layer.source < i else None
+        require(isinstance(source, Embedding) and source.vocab_size == layer.vocab_size
+                and source.dim == in_shape[-1], f"layers[{i}] TiedHead", "source",
+                f"the index of an earlier Embedding({layer.vocab_size}, {in_shape[-1]}), got {layer.source} "
+                f"({type(source).__name__ if source is not None else 'not an earlier layer'})")
