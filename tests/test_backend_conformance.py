@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 BACKEND_NAMES = tuple(BACKENDS)
 TASK = TaskSpec("synthetic", "cross_entropy", OptimizerSpec("sgd", 0.05, momentum=0.9), batch_size=8, epochs=1)
 
+ONLINE_MODELS = ("keras_cnn_cifar10", "resnet_small_cifar10")
+"""Workloads whose data needs the network: their models run here on synthetic batches of their shapes."""
+
 CONFORMANCE: tuple[ModelSpec, ...] = (
     ModelSpec("dense", (6,), (L.Dense(5, "tanh"), L.Dense(3, use_bias=False))),
     ModelSpec("conv2d", (9, 8, 3), (L.Conv2D(4, 3, padding="same", activation="gelu"),
@@ -287,7 +290,7 @@ def test_layer_builds_round_trips_and_matches_reference(make_adapter: Any, make_
     assert loss.shape == () and np.isfinite(loss)
 
 
-@pytest.mark.parametrize("name", OFFLINE_WORKLOADS)
+@pytest.mark.parametrize("name", (*OFFLINE_WORKLOADS, *ONLINE_MODELS))
 def test_workload(make_adapter: Any, make_weights: Any, make_batch: Any, name: str) -> None:
     workload = get_workload(name)
     model, task = workload.model, workload.task
