@@ -70,11 +70,14 @@ def fingerprint(device: str) -> dict[str, Any]:
 
 
 def staleness(entry: dict[str, Any] | None, current: dict[str, Any], now: dt.datetime) -> str | None:
-    """Why a cached entry must be measured again (missing, no peak, fingerprint changed, too old); None if fresh."""
+    """Why a cached entry must be measured again (missing, no peak, a cell beat it, fingerprint changed, too old);
+    None if fresh."""
     if entry is None:
         return "not measured yet"
     if entry.get("peak_flops_per_s") is None:
         return "no framework measured a peak last time"
+    if entry.get("exceeded_by"):
+        return f"a cell beat it: {entry['exceeded_by']}"
     if entry.get("fingerprint") != current:
         changed = sorted(k for k in {*current, *entry.get("fingerprint", {})}
                          if current.get(k) != entry.get("fingerprint", {}).get(k))
@@ -117,6 +120,24 @@ def save_peaks(peaks: dict[str, dict[str, Any]], path: Path | None = None) -> No
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(peaks, indent=1, default=str))
     os.replace(tmp, path)
+
+
+def mark_exceeded(records: Iterable[dict[str, Any]], path: Path | None = None) -> list[str]:
+    """Mark stale every cached peak that one of these records' cells beat (efficiency.peak_exceeded), so the next
+    run measures it again; the keys marked."""
+    peaks, marked = load_peaks(path), []
+    for record in records:
+        eff, cell = record.get("efficiency") or {}, record.get("cell") or {}
+        if not eff.get("peak_exceeded"):
+            continue
+        key = f"{device_kind(str(cell.get('device') or 'cpu'))}/{eff.get('peak_precision')}"
+        rate = max(eff.get(k) or 0.0 for k in ("achieved_train_flops_per_s", "achieved_infer_flops_per_s"))
+        if key in peaks and not peaks[key].get("exceeded_by"):
+            peaks[key]["exceeded_by"] = f"{record.get('key')} reached {rate / 1e9:,.0f} GFLOP/s"
+            marked.append(key)
+    if marked:
+        save_peaks(peaks, path)
+    return marked
 
 
 def cached_peak(device: str, precision: str, path: Path | None = None) -> dict[str, Any] | None:

@@ -41,7 +41,8 @@ def peak_fields(peak: dict[str, Any] | None, device: str, precision: str) -> dic
 def efficiency(model: ModelSpec, timing: dict[str, Any], device: str, peak: dict[str, Any] | None,
                precision: str = "fp32") -> dict[str, Any]:
     """Spec FLOPs, achieved FLOP/s (train and infer medians) and MFU against `peak`, the shared calibrated peak of
-    the cell's (device, precision) (harness.calibrate.cached_peak); MFU None with the reason where there is none."""
+    the cell's (device, precision) (harness.calibrate.cached_peak); MFU None with the reason where there is none, or
+    where the cell itself beats that peak (`peak_exceeded`: the run then marks the cached peak stale)."""
     fwd, trn = forward_flops(model), train_flops(model)
     train_rate = (timing.get("train") or {}).get("median")
     infer_rate = (timing.get("infer") or {}).get("median")
@@ -52,6 +53,13 @@ def efficiency(model: ModelSpec, timing: dict[str, Any], device: str, peak: dict
     p = out["peak_flops_per_s"]
     out["mfu_train"] = out["achieved_train_flops_per_s"] / p if p and out["achieved_train_flops_per_s"] else None
     out["mfu_infer"] = out["achieved_infer_flops_per_s"] / p if p and out["achieved_infer_flops_per_s"] else None
+    best = max((r for r in (out["achieved_train_flops_per_s"], out["achieved_infer_flops_per_s"]) if r), default=0.0)
+    out["peak_exceeded"] = bool(p and best > p)
+    if out["peak_exceeded"]:  # a peak below what a cell does is no peak: it was measured low (a loaded machine)
+        out.update(mfu_train=None, mfu_infer=None, mfu_reason=(
+            f"this cell's {best / 1e9:,.0f} GFLOP/s exceeds the calibrated peak {p / 1e9:,.0f} GFLOP/s (measured "
+            f"{out['peak_measured_at']}): that peak was measured low, on a loaded machine or at too small a size; "
+            "the next run measures it again (`run_bench.py calibrate --refresh` does now, on an idle machine)"))
     return out
 
 

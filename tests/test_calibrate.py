@@ -113,3 +113,24 @@ def test_auto_devices_resolve_to_the_cpu_without_a_gpu(tmp_path: Path, monkeypat
     monkeypatch.setattr(calibrate, "gpu_identity", lambda: {"gpu_name": "H200", "gpu_driver": "570"})
     assert set(ensure(tmp_path / "peaks.json", measure, pairs=(("auto", "tf32"),))) == {"cuda/tf32"}
     assert calibrate.fingerprint("cuda")["gpu_name"] == "H200" and "gpu_name" not in calibrate.fingerprint("cpu")
+
+
+def test_a_cell_that_beats_the_peak_gets_no_mfu_and_the_next_run_measures_again(tmp_path: Path) -> None:
+    """The peak cached at 08:18 on 2026-12-02 (a CI run shared the machine) was 301 GFLOP/s; a gpt_lm_86m cell then
+    trained at 319 GFLOP/s: MFU 106 %. Such a peak is no peak: the cell says so and the cache entry goes stale."""
+    measure, path = FakeMeasure(), tmp_path / "peaks.json"
+    ensure(path, measure)
+    model = get_workload("mnist_cnn").model
+    fast = {"train": {"median": 80e9 * 1.06 / efficiency(model, {}, "cpu", None)["train_flops_per_sample"]}}
+    out = efficiency(model, fast, "cpu", calibrate.cached_peak("cpu", "fp32", path))
+    assert out["peak_exceeded"] and out["mfu_train"] is None and out["mfu_infer"] is None
+    assert "exceeds the calibrated peak 80 GFLOP/s" in out["mfu_reason"] and "--refresh" in out["mfu_reason"]
+    slow = efficiency(model, {"train": {"median": 10.0}}, "cpu", calibrate.cached_peak("cpu", "fp32", path))
+    assert not slow["peak_exceeded"] and slow["mfu_train"] is not None and slow["mfu_reason"] is None
+    records = [{"key": "mnist_cnn/torch/eager", "cell": {"device": "cpu"}, "efficiency": out},
+               {"key": "other", "cell": {"device": "cpu"}, "efficiency": slow}]
+    assert calibrate.mark_exceeded(records, path) == ["cpu/fp32"]
+    again = ensure(path, measure, now=T0 + dt.timedelta(hours=1))
+    assert len(measure.calls) == 2 and again["cpu/fp32"]["stale_reason"].startswith("a cell beat it: mnist_cnn")
+    assert "exceeded_by" not in again["cpu/fp32"]  # the new measurement starts clean
+    assert calibrate.mark_exceeded(records[1:], path) == []
