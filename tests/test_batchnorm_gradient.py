@@ -3,8 +3,10 @@ parity reference check catches the inaccurate one it found.
 
 resnet_small (suites/models/resnet_small.py) normalises 32 × 32 × 32 values per channel in its first stage. From its
 parity weights, one plain SGD step's gradient (harness/parity_reference.py, ref_gradient) is compared with the
-float64 reference. nnx.BatchNorm's one-shot moments gave a gradient off by 1.5e-2 of the largest entry in the last
-block's conv kernel; the staged moments of backends/jax/norm_layers.py give 9.2e-5, as torch and Keras.
+float64 reference. On 2 cores nnx.BatchNorm's one-shot moments gave a gradient off by 1.5e-2 of the largest entry in
+the last block's conv kernel (on 1 core: 9.2e-5; the error comes with XLA's multi-threaded reduction); the staged
+moments of backends/jax/norm_layers.py give 9.2e-5 on both, as torch and Keras. The check's power is shown with an
+injected inaccuracy, which does not depend on the core count.
 Run with -s to see the figures.
 """
 
@@ -51,13 +53,17 @@ def test_one_step_gradient_matches_the_float64_reference(backend: str) -> None:
     assert err <= REF_TOLERANCES["ref_gradient"], f"{backend}: gradient off by {err:.3g} ({worst})"
 
 
-def test_nnx_batch_norms_one_shot_moments_fail_the_reference_check(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inaccurate_batch_moments_fail_the_reference_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Injected, so that it holds on any core count: the moments rounded through bfloat16 (8 significant bits), an
+    inaccuracy of the kind XLA's one-shot reduction showed on 2 cores, must fail the one-step gradient check."""
     require_backend("jax")
-    from flax import nnx
+    import jax.numpy as jnp
 
     from backends.jax import norm_layers
 
-    monkeypatch.setattr(norm_layers.BatchNorm, "__call__", nnx.BatchNorm.__call__)  # Flax's own moments
+    exact = norm_layers.staged_mean
+    monkeypatch.setattr(norm_layers, "staged_mean",
+                        lambda x, axes: exact(x, axes).astype(jnp.bfloat16).astype(x.dtype))
     err, worst = _one_step_gradient_error("jax")
-    print(f"\nnnx.BatchNorm as it is: ref_gradient {err:.2g} ({worst})")
-    assert err > REF_TOLERANCES["ref_gradient"], f"the one-shot moments passed ({err:.3g}): the check is blind"
+    print(f"\nmoments rounded to bfloat16: ref_gradient {err:.2g} ({worst})")
+    assert err > REF_TOLERANCES["ref_gradient"], f"rounded moments passed ({err:.3g}): the check is blind"
