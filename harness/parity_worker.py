@@ -132,13 +132,12 @@ def measure(backend: str, mode: str, case: ParityCase, precision: str = "fp32", 
         adapter.build(case.train_model, case.task, case.weights)
         train_outputs = adapter.to_numpy(adapter.train_outputs(adapter.put(case.x_eval)))
         result["train_outputs"] = np.asarray(train_outputs, np.float64)
-    for run, optimizer in zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True):
-        result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer)
-    for run, optimizer in reference_optimizers(case.task).items():
-        result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer, REFERENCE_RUNS[run])
+    optimizers = {**dict(zip(RUNS, (PARITY_SGD, case.task.optimizer), strict=True)), **reference_optimizers(case.task)}
+    for run, optimizer in optimizers.items():
+        steps = REFERENCE_RUNS.get(run, TRAIN_STEPS)
+        result[f"losses_{run}"], result[f"weights_{run}"] = _train(adapter, case, optimizer, steps)
     if case.chaotic:
         probe = dataclasses.replace(case, weights=probe_weights(case))
-        optimizers = {"sgd": PARITY_SGD, "task": case.task.optimizer, **reference_optimizers(case.task)}
         for run in PROBE_RUNS:
             steps = REFERENCE_RUNS.get(run, TRAIN_STEPS)
             result[f"losses_probe_{run}"], result[f"weights_probe_{run}"] = _train(adapter, probe, optimizers[run],

@@ -6,10 +6,10 @@ nnx/nn/normalization.py, _compute_stats). Its forward value is accurate on XLA C
 autodiff derives from that one reduction need not be: on resnet_small's parity batch, with XLA running on 2 cores,
 the first SGD step's gradient of the last block's conv kernel was off by 1.5e-2 of its largest entry (torch and
 Keras: 9.2e-5), and the loss after one Adam step by 5.4e-5 relative (harness/parity_reference.py's ref_gradient and
-ref_losses rows); on 1 core the same code gives 9.2e-5, so the error comes with XLA's multi-threaded reduction. Reducing one axis at a time
-(W, then H, then the batch; the same biased two-pass estimator) gives 9.2e-5 and 4e-8 on 1 and 2 cores, as Keras' staged moments
-(backends/tensorflow/norm_layers.py). Everything else is nnx.BatchNorm's own: the statistics' update, momentum, eps,
-the float32 promotion and the normalisation's order of operations.
+ref_losses rows); on 1 core the same code gives 9.2e-5, so the error comes with XLA's multi-threaded reduction.
+Reducing one axis at a time (W, then H, then the batch; the same biased two-pass estimator) gives 9.2e-5 and 4e-8 on
+1 and 2 cores, as Keras' staged moments (backends/tensorflow/norm_layers.py). Everything else is nnx.BatchNorm's
+own: the statistics' update, momentum, eps, the float32 promotion and the normalisation's order of operations.
 """
 
 from __future__ import annotations

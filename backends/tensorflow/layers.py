@@ -9,6 +9,7 @@ gives a layer built without `dtype` the process-global policy, so sub-layers do 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -263,8 +264,9 @@ def build_model(spec: ModelSpec, *, use_cudnn: bool | str = "auto", lstm_unroll:
     dtype = dtype or Policy("float32")
     blocks = [build_layer(layer, in_shape, use_cudnn=use_cudnn, lstm_unroll=lstm_unroll, dtype=dtype)
               for layer, (in_shape, _) in zip(spec.layers, spec.layer_shapes(), strict=True)]
-    starts = [sum(len(b) for b in blocks[:i]) for i in range(len(blocks))]
-    tied = {starts[i]: layer.source for i, layer in enumerate(spec.layers) if isinstance(layer, L.TiedHead)}
+    starts = itertools.accumulate((len(b) for b in blocks), initial=0)  # each neutral layer's first chain index
+    tied = {start: layer.source for start, layer in zip(starts, spec.layers, strict=False)
+            if isinstance(layer, L.TiedHead)}
     model = NeutralModel(blocks, dtype=dtype, readers=reader_indices(blocks, spec.layers), tied=tied)
     model(tf.zeros((1, *spec.input_shape), dtype=spec.input_dtype), training=False)
     return model
