@@ -26,7 +26,8 @@ REPLAY_RUNS = 200
 
 def judged(store: Store, run_id: str, info: dict[str, Any], records: list[dict[str, Any]], window: int
            ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], int]:
-    """A run's verdicts (acceptances applied), its cells' trend series, and how many comparable runs came before."""
+    """A run's verdicts (acceptances applied), its cells' trend series, and how many comparable runs came before; each
+    cell is judged against its records from the machine that ran it tonight (reports.regressions.verdicts)."""
     past = store.comparable_runs(run_id, max(window, REPLAY_RUNS))
     accepted = [(a["cell_key"], a["run_id"]) for a in store.acceptances()]
     found = verdicts(records, [recs for _, recs in past], [i for i, _ in past] + [info], accepted, window)

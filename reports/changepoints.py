@@ -18,6 +18,7 @@ import numpy as np
 from scipy.stats import ttest_ind_from_stats
 
 from reports.flat import flatten
+from reports.machines import machine_of, per_machine_keys
 from reports.metrics import watched
 
 MAX_PVALUE = 0.001
@@ -98,16 +99,17 @@ def change_points(values: Sequence[float], max_pvalue: float = MAX_PVALUE,
 def history_changes(runs: Sequence[tuple[Mapping[str, Any], Sequence[dict[str, Any]]]],
                     max_pvalue: float = MAX_PVALUE) -> list[dict[str, Any]]:
     """Change points of every cell's watched metrics over comparable runs (oldest first), each with the run id and
-    commit of its first night: [{key, metric, run_id, commit, before, after, change_rel, p_value}]."""
+    commit of its first night: [{key, metric, run_id, commit, before, after, change_rel, p_value}]. A cell whose
+    records come from several machines has a series per machine, keyed 'cell @ machine' (reports.machines)."""
+    oks = [(record, info) for info, records in runs for record in records if record.get("status") == "ok"]
+    keys = per_machine_keys(oks)
     series: dict[tuple[str, str], list[tuple[Mapping[str, Any], float]]] = {}
-    for info, records in runs:
-        for record in records:
-            if record.get("status") != "ok":
-                continue
-            row = flatten(record)
-            for watch in watched():
-                if row.get(watch.field) is not None:
-                    series.setdefault((record["key"], watch.field), []).append((info, float(row[watch.field])))
+    for record, info in oks:
+        row = flatten(record)
+        key = keys[(str(record["key"]), machine_of(record, info))]
+        for watch in watched():
+            if row.get(watch.field) is not None:
+                series.setdefault((key, watch.field), []).append((info, float(row[watch.field])))
     floors = {m.field: 0.0 if m.absolute else float(m.floor or 0.0) for m in watched()}
     out = []
     for (key, field), points in series.items():

@@ -11,6 +11,7 @@ from reports.fairness import DESIGN, MUST_MATCH, describe, fairness_view, mismat
 from reports.flat import dig
 from reports.formats import SIG3, num, sci
 from reports.html_format import _cell, _short_when, _sorted, _when, _workload, cell_label
+from reports.machines import cell_of
 from reports.metrics import get
 from reports.palette import Palette
 from reports.parity_table import cell_parity, side
@@ -187,14 +188,16 @@ def nightly(run: dict[str, Any], verdicts: list[dict[str, Any]] | None,
     regressed = {(v.get("key"), v.get("metric")) for v in verdicts or [] if v.get("verdict") == "regression"}
     trends, trend = [], get(TREND)
     for key in sorted(history or {}):
-        points = []
+        cell, points, tonight = cell_of(key), [], False  # a per-machine series: 'cell @ machine'
         for p in (history or {})[key]:
             current = p.get("run_id") == run.get("run_id")
+            tonight = tonight or current
             points.append((_short_when(p.get("started_at"), str(p.get("run_id"))), p.get(TREND),
-                           current and (key, TREND) in regressed))
+                           current and (cell, TREND) in regressed))
         svg = plots.trend_chart(points, key, trend.label if trend else TREND)
         if svg:
-            trends.append({"key": key, "svg": Markup(svg), "regressed": (key, TREND) in regressed})
+            flagged = (cell, TREND) in regressed and (cell == key or tonight)
+            trends.append({"key": key, "svg": Markup(svg), "regressed": flagged})
     trends.sort(key=lambda t: not t["regressed"])
     counts: dict[str, int] = {}
     for row in rows:  # already in verdict order: regressions first

@@ -1,6 +1,8 @@
 """Noise-aware regression detection: each cell against a robust baseline of its own history, replayed night by night.
 
-For every cell and metric the comparable runs (same machine and configuration key) are replayed oldest first. Each
+For every cell and metric the comparable runs (same machine and configuration key) are replayed oldest first, each
+cell only over its records from the machine that ran it tonight (the record's machine_key, else its run's: a cluster
+run's cells land on several machines). Each
 night is judged against the baseline: the last N runs that were not themselves regressed (a regressed run never
 enters it), counted from the latest accepted run of that cell. baseline = their median; noise = the largest CV
 of their values (between processes) and of their raw trials (within one), never the night being judged. A change is
@@ -26,6 +28,7 @@ import numpy as np
 from common.stats import cv
 from reports.compare import process_trials, raw_trials, significance
 from reports.flat import flatten
+from reports.machines import machine_of, per_machine_keys
 from reports.metrics import Metric, watched
 
 K_NOISE = 4.0
@@ -183,23 +186,24 @@ def _status_verdict(key: str, records: Sequence[Mapping[str, Any] | None],
 def verdicts(current: Sequence[dict[str, Any]], history: Sequence[Sequence[dict[str, Any]]],
              infos: Sequence[Mapping[str, Any] | None] | None = None, accepted: Sequence[tuple[str, str]] = (),
              window: int = WINDOW) -> list[dict[str, Any]]:
-    """Verdicts for every cell of the current run against the same cells in `history` (oldest first). `infos`: run
-    infos of the history runs then the current run; `accepted`: (cell key or ACCEPT_ALL, accepted run id) pairs."""
+    """Verdicts for every cell of the current run against the same cells in `history` (oldest first), run on the same
+    machine (the record's machine_key, else its run's). `infos`: run infos of the history runs then the current run;
+    `accepted`: (cell key or ACCEPT_ALL, accepted run id) pairs."""
     runs = [*history, current]
     infos = list(infos) if infos is not None else [None] * len(runs)
     if len(infos) != len(runs):
         raise ValueError(f"{len(infos)} run infos for {len(runs)} runs (history + current)")
     run_ids = [i.get("run_id") if i else None for i in infos]
-    by_key = [{r["key"]: r for r in run} for run in runs]
+    by_key = [{(r["key"], machine_of(r, info)): r for r in run} for run, info in zip(runs, infos, strict=True)]
     out = []
     for record in current:
-        key = record["key"]
+        key, where = record["key"], (record["key"], machine_of(record, infos[-1]))
         start = _start(key, run_ids, accepted)
-        cells = [run.get(key) for run in by_key[start:]]
+        cells = [run.get(where) for run in by_key[start:]]
         if record.get("status") != "ok":
             out.append(_status_verdict(key, cells, infos[start:]))
             continue
-        oks = [(i, c) for i, c in enumerate(run.get(key) for run in by_key) if c and c.get("status") == "ok"]
+        oks = [(i, c) for i, c in enumerate(run.get(where) for run in by_key) if c and c.get("status") == "ok"]
         rows = [flatten(c) for _, c in oks]
         for watch in watched():
             points = [(i, c, row[watch.field]) for (i, c), row in zip(oks, rows, strict=True)
@@ -267,14 +271,14 @@ def verdict_note(v: Mapping[str, Any]) -> str:
 
 
 def history_series(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]) -> dict[str, list[dict[str, Any]]]:
-    """cell key → [{run_id, started_at, <watched metrics>}] over runs (oldest first), for trend charts."""
+    """cell key → [{run_id, started_at, <watched metrics>}] over runs (oldest first), for trend charts; a cell whose
+    records come from several machines has a series per machine, keyed 'cell @ machine' (reports.machines)."""
+    oks = [(record, info) for info, records in runs for record in records if record.get("status") == "ok"]
+    keys = per_machine_keys(oks)
     series: dict[str, list[dict[str, Any]]] = {}
-    for info, records in runs:
-        for record in records:
-            if record.get("status") != "ok":
-                continue
-            row = flatten(record)
-            point = {"run_id": info["run_id"], "started_at": info["started_at"]}
-            point.update({m.field: row.get(m.field) for m in watched()})
-            series.setdefault(record["key"], []).append(point)
+    for record, info in oks:
+        row = flatten(record)
+        point = {"run_id": info["run_id"], "started_at": info["started_at"]}
+        point.update({m.field: row.get(m.field) for m in watched()})
+        series.setdefault(keys[(str(record["key"]), machine_of(record, info))], []).append(point)
     return series
