@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     history = add("history", "list the stored runs, newest first; or, with --changes, the change points of every "
                              "cell's watched metrics over the latest nightly run's comparable history")
     history.add_argument("--changes", action="store_true",
-                         help="list change points (cell, metric, run, commit, before → after, p) instead of runs")
+                         help="list change points (cell, metric, run, commit, before → after, p) instead of runs; "
+                              "per cell and machine where a cell's records come from several machines")
 
     nightly = add("nightly", "run a suite, judge each cell against its own history (noise-aware), write the HTML "
                              "report; exit 1 when something regressed")
@@ -124,14 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--reason", metavar="TEXT", help="why the new baseline is right (required with --accept)")
 
     report = add("report", "write one self-contained HTML report of a run (opens offline)")
-    report.add_argument("--run", default="latest", help="run id or 'latest' (default)")
+    report.add_argument("--run", action="append", metavar="RUN",
+                        help="run id or 'latest' (default); repeatable with --by machine: the report is of the first "
+                             "run, its Machines section of them all")
+    report.add_argument("--by", choices=("machine",),
+                        help="machine: add a Machines section, the same cells on each machine (needs two machines)")
     report.add_argument("--html", required=True, help="file to write, e.g. report.html")
 
     calibrate = add("calibrate", "measure (or show) the MFU denominators: best framework GEMM per device, precision")
     calibrate.add_argument("--refresh", action="store_true", help="measure again (do it on an idle machine)")
 
     compare = add("compare", "backends side by side (ratios to a baseline with CIs and significance), or two runs")
-    compare.add_argument("run", nargs="?", default="latest", help="run id or 'latest' (default)")
+    compare.add_argument("run", nargs="*", default=["latest"],
+                         help="run id(s) or 'latest' (default); several runs go with --by machine")
+    compare.add_argument("--by", choices=("backend", "machine"), default="backend",
+                         help="backend: backends side by side (default); machine: the same cells of the runs on each "
+                              "machine that ran them, ratios to the first machine")
+    compare.add_argument("--baseline-machine", metavar="HOST",
+                         help="with --by machine: the machine (hostname, or label as shown) ratios are taken against")
     compare.add_argument("--baseline", default="torch", help="backend the ratios are taken against (default torch)")
     compare.add_argument("--against", metavar="RUN", help="compare the same cells of RUN (older) with this run")
     compare.add_argument("--format", choices=("table", "json", "markdown"), default="table")

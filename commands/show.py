@@ -16,11 +16,14 @@ from reports.compare_view import as_json, backend_markdown, backend_tables, runs
 from reports.console import make_console
 from reports.export import load_rows, write_rows
 from reports.fairness import describe, mismatches, print_fairness
+from reports.fleet import compare_machines, find_machine, machines
+from reports.fleet_view import fleet_markdown, fleet_tables
 from reports.html import render_report
+from reports.machines import machine_counts, machine_labels
 from reports.pytest_benchmark import to_pytest_benchmark
 from reports.regressions import WINDOW
 from reports.scaling import left_text, scaling_markdown, scaling_rows, scaling_table
-from store import resolve_run
+from store import Store, resolve_run
 from suites.errors import UsageError
 
 
@@ -44,11 +47,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def fleet(store: Store, runs: list[str], baseline: str | None) -> dict[str, Any]:
+    """The fleet view of the runs' records; UsageError with fewer than two machines or an unknown --baseline-machine."""
+    found = [(store.run(run_id) or {}, store.records(run_id)) for run_id in dict.fromkeys(
+        resolve_run(store, run) for run in runs)]
+    hosts = machines(found)
+    if len(hosts) < 2:
+        names = ", ".join(m["label"] for m in hosts) or "none"
+        raise UsageError(f"--by machine needs records from at least two machines; run(s) {', '.join(runs)} have "
+                         f"cells from {len(hosts)} ({names}): pass runs from other machines too")
+    base = find_machine(hosts, baseline) if baseline else hosts[0]
+    if base is None:
+        raise UsageError(f"--baseline-machine {baseline!r} is not among the machines: "
+                         f"{', '.join(m['label'] for m in hosts)}")
+    return compare_machines(found, base["key"])
+
+
+def _print_fleet(args: argparse.Namespace, store: Store, con: Any) -> int:
+    """`compare --by machine`: the same cells on each machine, as tables, markdown or JSON."""
+    view = fleet(store, args.run, args.baseline_machine)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(view, indent=1) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(fleet_markdown(view) + "\n")
+    else:
+        for table in fleet_tables(view):
+            con.print(table)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     store = open_store(args)
-    run_id = resolve_run(store, args.run)
-    records = store.records(run_id)
     con = make_console()
+    if args.by == "machine":
+        if args.against or args.scaling:
+            raise UsageError("--by machine compares machines; it does not go with --against or --scaling")
+        return _print_fleet(args, store, con)
+    if args.baseline_machine:
+        raise UsageError("--baseline-machine goes with --by machine")
+    if len(args.run) > 1:
+        raise UsageError(f"{len(args.run)} runs given: several runs go with --by machine (one run otherwise)")
+    run_id = resolve_run(store, args.run[0] if args.run else None)
+    records = store.records(run_id)
     if args.scaling:
         return _print_scaling(records, run_id, args.format, con)
     if args.against:
@@ -107,14 +147,20 @@ def describe_all(records: list[dict[str, Any]]) -> list[str]:
 def cmd_report(args: argparse.Namespace) -> int:
     path = output_path(args.html, "--html")
     store = open_store(args)
-    run_id = resolve_run(store, args.run)
+    runs = args.run or ["latest"]
+    if len(runs) > 1 and args.by != "machine":
+        raise UsageError(f"{len(runs)} --run given: several runs go with --by machine (one run otherwise)")
+    run_id = resolve_run(store, runs[0])
+    view = fleet(store, runs, None) if args.by == "machine" else None
     info = store.run(run_id)
     records = store.records(run_id)
     found, series, earlier = judged(store, run_id, info or {}, records, WINDOW)
     if not earlier:  # no history: the report has no nightly section
         found, series = None, None
-    path.write_text(render_report(info, records, store.latest_parity(), found, series))
-    make_console().print(f"wrote {args.html} ({len(records)} cells of run {run_id})")
+    page = render_report(info, records, store.latest_parity(), found, series, machines=view)
+    path.write_text(page)
+    where = f", machines {', '.join(m['label'] for m in view['machines'])}" if view else ""
+    make_console().print(f"wrote {args.html} ({len(records)} cells of run {run_id}{where})")
     return 0
 
 
@@ -140,11 +186,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         make_console().print(changes if found else f"no change points over {len(runs)} comparable nightly runs")
         return 0
     table = Table(title=f"runs in {store.path}")
-    for header in ("run id", "suite", "started", "finished", "machine", "cells"):
+    for header in ("run id", "suite", "started", "finished", "machine", "machines (cells)", "cells"):
         table.add_column(header)
-    for run in store.runs():
+    runs = store.runs()
+    pairs = {run["run_id"]: [(record, run) for record in store.records(run["run_id"])] for run in runs}
+    labels = machine_labels(pair for found in pairs.values() for pair in found)
+    for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["cells"].items()))
+        hosts = ", ".join(f"{label} {n}" for label, n in machine_counts(pairs[run["run_id"]], labels))
         table.add_row(run["run_id"], run["suite"], run["started_at"], run["finished_at"] or "(unfinished)",
-                      run["machine_key"] or "", counts)
+                      run["machine_key"] or "", hosts, counts)
     make_console().print(table)
     return 0

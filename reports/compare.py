@@ -80,7 +80,9 @@ def significance(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def _entry(metric: Metric, cur: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
+def metric_entry(metric: Metric, cur: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any]:
+    """One metric of cell `cur` against `ref` (each {record, row}): values, ratio cur/ref with its 95 % CI, p-value,
+    significance and whether cur is better (ratio None when either value is missing)."""
     value, base = cur["row"].get(metric.field), ref["row"].get(metric.field) if ref else None
     out: dict[str, Any] = {"metric": metric.field, "value": value, "baseline": base, "ratio": None, "ci_low": None,
                            "ci_high": None, "p_value": None, "significant": None, "better": None}
@@ -121,7 +123,7 @@ def compare_backends(records: Sequence[dict[str, Any]], baseline: str) -> list[d
         refs = [c for c in cells if c["row"]["workload"] == row["workload"] and c["row"]["backend"] == baseline]
         same_precision = [c for c in refs if c["row"]["precision"] == row["precision"]]  # bf16 against bf16
         ref = (same_precision or refs or [None])[0]
-        metrics = [_entry(metric, cell, ref) for metric in compared()]
+        metrics = [metric_entry(metric, cell, ref) for metric in compared()]
         out.append({"workload": row["workload"], "backend": row["backend"], "mode": row["mode"],
                     "precision": row["precision"], "is_baseline": ref is cell, "metrics": metrics})
     return out
@@ -136,7 +138,7 @@ def compare_runs(current: Sequence[dict[str, Any]], previous: Sequence[dict[str,
         if cell["row"]["status"] != "ok" or key not in old:
             out.append({"key": key, "status": cell["row"]["status"], "metrics": [], "new": key not in old})
             continue
-        metrics = [_entry(metric, cell, old[key]) for metric in compared()]
+        metrics = [metric_entry(metric, cell, old[key]) for metric in compared()]
         out.append({"key": key, "status": "ok", "metrics": metrics, "new": False})
     return out
 

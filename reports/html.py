@@ -1,7 +1,8 @@
 """The self-contained HTML report of one run: findings, summary matrix, per-workload charts, parity, fairness.
 
-The sections are built in reports.html_workloads (summary matrix, one section per workload) and
-reports.html_sections (nightly, parity, fairness, environment, failures); the page is templates/report.html.j2.
+The sections are built in reports.html_workloads (summary matrix, one section per workload),
+reports.html_sections (nightly, parity, fairness, environment, failures) and reports.html_machines (the same cells on
+several machines, when asked for); the page is templates/report.html.j2.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import jinja2
 from reports import html_sections as sections
 from reports.findings import run_findings, workload_findings
 from reports.html_format import _cell, _duration, _ok, _sorted, _when, _workload
+from reports.html_machines import machines_section
 from reports.html_workloads import matrix, workload_section
 from reports.palette import Palette, backend_key
 
@@ -43,8 +45,10 @@ def _parity_finding(view: dict[str, Any] | None) -> list[dict[str, str]]:
 
 def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: dict[str, Any] | None = None,
                   verdicts: list[dict[str, Any]] | None = None,
-                  history: dict[str, list[dict[str, Any]]] | None = None) -> str:
-    """One self-contained HTML page (inline CSS and SVG, no scripts, no external resources) for a run."""
+                  history: dict[str, list[dict[str, Any]]] | None = None, machines: dict[str, Any] | None = None
+                  ) -> str:
+    """One self-contained HTML page (inline CSS and SVG, no scripts, no external resources) for a run; `machines`,
+    a fleet view (reports.fleet.compare_machines), adds the Machines section."""
     run = run or {}
     workloads = list(dict.fromkeys(_workload(r) for r in records))
     by_workload = {w: _sorted([r for r in records if _workload(r) == w]) for w in workloads}
@@ -69,7 +73,7 @@ def render_report(run: dict[str, Any], records: list[dict[str, Any]], parity: di
         "findings": facts, "matrix": matrix(workloads, by_workload, palette),
         "workloads": [workload_section(w, by_workload[w], f, palette) for w, f in zip(workloads, facts, strict=True)],
         "parity": parity_view, "fairness": fairness, "env": sections.environment(run, records, palette),
-        "scaling": sections.scaling(records, palette),
+        "scaling": sections.scaling(records, palette), "machines": machines_section(machines),
         "failures": sections.failures(records), "nightly": sections.nightly(run, verdicts, history),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -21,7 +21,10 @@ RUNS = "runs"
 """The run-against-run table (reports.compare_view)."""
 HTML = "html"
 """The per-workload table of the HTML report."""
-VIEWS = (RUN_TABLE, COMPARE, RUNS, HTML)
+MACHINES = "machines"
+"""The fleet view: the same cells on several machines (reports.fleet: `compare --by machine`, the report's Machines
+section)."""
+VIEWS = (RUN_TABLE, COMPARE, RUNS, HTML, MACHINES)
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 LANGUAGE_MODEL = "language_model"
@@ -92,8 +95,8 @@ class Metric:
         for view in (*self.ci_in, *(v for v, _ in self.fmt_in)):
             if view not in self.views:
                 bad("ci_in/fmt_in view", view, self.views)
-        if not self.compare and ({COMPARE, RUNS} & set(self.views)):
-            bad("compare", self.compare, ["True (the COMPARE and RUNS views show compared metrics only)"])
+        if not self.compare and ({COMPARE, RUNS, MACHINES} & set(self.views)):
+            bad("compare", self.compare, ["True (the COMPARE, RUNS and MACHINES views show compared metrics only)"])
         if self.floor is not None and self.floor < 0:
             bad("floor", self.floor, ["None", "a number ≥ 0"])
         if self.absolute and self.floor is None:
@@ -116,15 +119,16 @@ class Metric:
 _TRAIN, _INFER = ("timing", "train", "raw"), ("timing", "infer", "raw")
 _LATENCY = ("timing", "latency_ms", "1", "raw_ms")
 _ALL = (RUN_TABLE, COMPARE, RUNS, HTML)
+_FLEET = (*_ALL, MACHINES)
 
 METRICS: tuple[Metric, ...] = (
     Metric("train_samples_per_s", "train/s", "train samples/s", "samples/s", True, COUNT, SIG3, raw=_TRAIN,
-           floor=0.10, compare=True, views=_ALL, ci_in=(RUN_TABLE, HTML),
+           floor=0.10, compare=True, views=_FLEET, ci_in=(RUN_TABLE, HTML, MACHINES),
            chart=("throughput", "Training samples/s")),
     Metric("infer_samples_per_s", "infer/s", "infer samples/s", "samples/s", True, COUNT, SIG3, raw=_INFER,
            floor=0.10, compare=True, views=_ALL, ci_in=(HTML,), chart=("throughput", "Inference samples/s")),
     Metric("latency_ms_p50", "p50 ms", "p50 ms", "ms", False, FIXED3, SIG3, raw=_LATENCY, floor=0.15, compare=True,
-           views=_ALL, fmt_in=((RUN_TABLE, FIXED2),), chart=("latency", "p50")),
+           views=_FLEET, fmt_in=((RUN_TABLE, FIXED2),), chart=("latency", "p50")),
     Metric("latency_ms_p90", "p90 ms", "p90 ms", "ms", False, FIXED3, SIG3, chart=("latency", "p90")),
     Metric("latency_ms_p99", "p99 ms", "p99 ms", "ms", False, FIXED3, SIG3, compare=True,
            views=(COMPARE, RUNS, HTML), chart=("latency", "p99")),
@@ -133,7 +137,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("infer_compile_s", "infer comp s", "infer compile s", "s", False, FIXED2, SIG3, views=(RUN_TABLE, HTML)),
     # RSS moves ±5 % run to run (allocator, XLA compile buffers): a 10 % floor
     Metric("host_peak_bytes", "host MiB", "host MiB", "bytes", False, MIB, MIB, floor=0.10, compare=True,
-           views=_ALL, chart=("memory", "host peak")),
+           views=_FLEET, chart=("memory", "host peak")),
     # its two parts: the framework imported with nothing run, and what the cell added on top of that
     Metric("host_baseline_bytes", "host base MiB", "host baseline MiB", "bytes", False, MIB, MIB, views=(HTML,)),
     Metric("host_model_bytes", "host model MiB", "host model MiB", "bytes", False, MIB, MIB, views=(HTML,)),
@@ -142,20 +146,20 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory_estimate_bytes", "est MiB", "estimated MiB", "bytes", False, MIB, MIB),
     Metric("memory_estimate_ratio", "meas/est", "measured / estimated memory", "fraction", False, FIXED2, SIG3),
     Metric("device_peak_bytes", "dev MiB", "device MiB", "bytes", False, MIB, MIB, compare=True,
-           views=(COMPARE, HTML), reason="device_peak_reason", chart=("memory", "device peak")),
+           views=(COMPARE, HTML, MACHINES), reason="device_peak_reason", chart=("memory", "device peak")),
     # a language model's (tokens per sample = its context): next-token perplexity, and throughput in tokens/s
     Metric("perplexity", "ppl", "perplexity", "perplexity", False, FIXED2, SIG4, floor=0.03, compare=True,
-           views=(COMPARE, RUNS, HTML), task=LANGUAGE_MODEL, chart=("quality", "perplexity")),
+           views=(COMPARE, RUNS, HTML, MACHINES), task=LANGUAGE_MODEL, chart=("quality", "perplexity")),
     Metric("train_tokens_per_s", "train tok/s", "train tokens/s", "tokens/s", True, COUNT, SIG3,
            views=(HTML,), task=LANGUAGE_MODEL),
     Metric("infer_tokens_per_s", "infer tok/s", "infer tokens/s", "tokens/s", True, COUNT, SIG3,
            views=(HTML,), task=LANGUAGE_MODEL),
     Metric("accuracy", "acc", "accuracy", "fraction", True, FIXED3, PCT1, floor=0.02, absolute=True, compare=True,
-           views=_ALL, task=CLASSIFICATION, chart=("quality", "accuracy")),
+           views=_FLEET, task=CLASSIFICATION, chart=("quality", "accuracy")),
     Metric("f1_macro", "F1", "F1 macro", "fraction", True, FIXED3, SIG3, compare=True, views=_ALL,
            task=CLASSIFICATION, chart=("quality", "macro F1")),
     Metric("r2", "R²", "R²", "score", True, FIXED3, SIG4, floor=0.02, absolute=True, compare=True,
-           views=(RUN_TABLE, COMPARE, HTML), task=REGRESSION, chart=("quality", "R²")),
+           views=(RUN_TABLE, COMPARE, HTML, MACHINES), task=REGRESSION, chart=("quality", "R²")),
     Metric("mse", "MSE", "MSE", "target²", False, FIXED3, SIG3, views=(HTML,), task=REGRESSION),
     Metric("mfu", "MFU", "MFU", "fraction", True, PERCENT2, PCT1, compare=True, views=(COMPARE, HTML),
            reason="mfu_reason", note=flops_check),
