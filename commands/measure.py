@@ -61,7 +61,7 @@ def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, sui
         plan = suite_run.new_run(store, args.suite, over, args.timeout, args.isolation, keyed=keyed)
     if not args.quiet:
         times = f" × {plan.repeats} processes" if plan.repeats > 1 else ""
-        con.print(f"run {plan.run_id}: {len(plan.cells)} cells{times} of suite {plan.suite.name!r} → {store.path}")
+        con.print(f"run {plan.run_id}: {len(plan.cells)} cells{times} of suite {plan.suite.name!r} → {store.where}")
     with progress_reporter(con, args.quiet, len(plan.cells)) as report:
         records = suite_run.run(store, plan, report)
     print_table([flatten(r, plan.run_id, plan.suite.name) for r in records],

@@ -43,7 +43,7 @@ def accept_baseline(args: argparse.Namespace) -> int:
     store = open_store(args)
     run_id = store.latest_keyed_run()
     if run_id is None:
-        raise UsageError(f"no finished nightly run in {store.path} to accept; run `run_bench.py nightly` first")
+        raise UsageError(f"no finished nightly run in {store.where} to accept; run `run_bench.py nightly` first")
     cell = ACCEPT_ALL if args.accept == "all" else args.accept
     keys = [r["key"] for r in store.records(run_id)]
     if cell != ACCEPT_ALL and cell not in keys:
@@ -84,7 +84,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         second, series, earlier = judged(store, plan.run_id, info, records, args.history)
         found = confirmed(found, second, again)
     print_verdicts(found, con, earlier, args.quiet)
-    html_path = html_path or store.path.parent / f"nightly-{plan.run_id}.html"
+    html_path = html_path or store.report_dir / f"nightly-{plan.run_id}.html"
     html_path.write_text(render_report(info, records, store.latest_parity(), found, series))
     con.print(f"report: {html_path}")
     return 1 if any(v["verdict"] == "regression" for v in found) else 0

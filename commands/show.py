@@ -172,7 +172,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
         run_id = store.latest_keyed_run()
         if run_id is None:
-            raise UsageError(f"no finished nightly run in {store.path}: --changes reads nightly histories; run "
+            raise UsageError(f"no finished nightly run in {store.where}: --changes reads nightly histories; run "
                              "`run_bench.py nightly` first")
         runs = [*store.comparable_runs(run_id, 1_000_000), (store.run(run_id) or {}, store.records(run_id))]
         found = history_changes(runs)
@@ -185,7 +185,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                             f"{c['before']:,.4g} → {c['after']:,.4g}", f"{c['change_rel']:+.1%}", f"{c['p_value']:.2g}")
         make_console().print(changes if found else f"no change points over {len(runs)} comparable nightly runs")
         return 0
-    table = Table(title=f"runs in {store.path}")
+    table = Table(title=f"runs in {store.where}")
     for header in ("run id", "suite", "started", "finished", "machine", "machines (cells)", "cells"):
         table.add_column(header)
     runs = store.runs()

@@ -56,7 +56,7 @@ def resumed_run(store: Store, run_ref: str, timeout_s: float | None, isolation: 
     run_id = store.latest_run_id() if run_ref == "latest" else run_ref
     info = store.run(run_id) if run_id else None
     if info is None or run_id is None:
-        raise UsageError(f"no run {run_ref!r} to resume in {store.path}; see `run_bench.py history`")
+        raise UsageError(f"no run {run_ref!r} to resume in {store.where}; see `run_bench.py history`")
     config = info["config"]
     suite = load_suite(config["suite_path"])
     over = Overrides(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["overrides"].items()})

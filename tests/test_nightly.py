@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from reports import metrics
 from reports.regressions import judge, noise
@@ -83,7 +84,8 @@ def _keyed_store(path: Path, train: list[float]) -> Store:
                                   "cell": {"workload": "w", "backend": "torch", "mode": "eager", "precision": "fp32"}})
         store.finish_run(run_id)  # started_at has whole seconds: give each run its own night
         night = f"2026-01-{n + 1:02d}T00:00:00+00:00"
-        store.conn.execute("UPDATE runs SET started_at=? WHERE run_id=?", (night, run_id))
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE runs SET started_at=:night WHERE run_id=:id"), {"night": night, "id": run_id})
     return store
 
 

@@ -1,16 +1,19 @@
-"""The results store: schema, immediate commits, concurrent writers, export and the pandas loader."""
+"""The results store: the API round trip on SQLite and PostgreSQL, SQLite's locking and immediate commits, schema
+upgrades, bad targets, export and the pandas loader (concurrent writers: test_store_concurrency.py)."""
 
 import csv
 import io
 import json
-import multiprocessing as mp
 import sqlite3
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from reports.export import load_dataframe, load_rows, write_rows
 from reports.flat import FIELDS
 from store import STORE_SCHEMA, Store
+from suites.errors import UsageError
 
 
 def _record(key: str, status: str = "ok", accuracy: float = 0.9) -> dict:
@@ -21,8 +24,14 @@ def _record(key: str, status: str = "ok", accuracy: float = 0.9) -> dict:
             "timing": {"train": {"median": 100.0, "ci_low": 90.0, "ci_high": 110.0}}}
 
 
-def test_run_lifecycle_and_records(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def _backdate(store: Store, run_id: str, started_at: str) -> None:
+    """Give a run its own start time (runs made within one second would sort by their random suffix)."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE runs SET started_at=:t WHERE run_id=:id"), {"t": started_at, "id": run_id})
+
+
+def test_run_lifecycle_and_records(store_target):
+    store = Store(store_target)
     run_id = store.create_run("smoke", {"x": 1}, {"machine_key": "m"})
     store.add_record(run_id, _record("a/torch/eager/fp32"))
     store.add_record(run_id, _record("a/jax/jit/fp32", "failed"))
@@ -49,25 +58,8 @@ def test_newer_schema_is_refused_with_advice(tmp_path):
         Store(tmp_path / "s.sqlite")
 
 
-def _writer(path: str, run_id: str, worker: int) -> None:
-    store = Store(path)
-    for i in range(25):
-        store.add_record(run_id, _record(f"w{worker}_{i}/torch/eager/fp32"))
-
-
-def test_two_writers_lose_nothing(tmp_path):
-    path = str(tmp_path / "s.sqlite")
-    run_id = Store(path).create_run("smoke", {}, {})
-    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, run_id, w)) for w in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert len(Store(path).done_keys(run_id)) == 50
-
-
-def test_export_json_csv_and_pandas(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_export_json_csv_and_pandas(store_target):
+    store = Store(store_target)
     run_id = store.create_run("smoke", {}, {})
     store.add_record(run_id, _record("a/torch/eager/fp32"))
     rows = load_rows(store, run_id)
@@ -79,7 +71,7 @@ def test_export_json_csv_and_pandas(tmp_path):
     buf = io.StringIO()
     write_rows(rows, "json", buf)
     assert json.loads(buf.getvalue())[0]["run_id"] == run_id
-    frame = load_dataframe(str(tmp_path / "s.sqlite"))
+    frame = load_dataframe(store_target)
     assert list(frame.columns) == list(FIELDS) and frame.loc[0, "workload"] == "a"
 
 
@@ -104,11 +96,11 @@ def test_v1_database_is_upgraded_on_open(tmp_path):
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA)
 
 
-def test_v1_records_upgrade_on_load_gpu_becomes_cuda(tmp_path):
+def test_v1_records_upgrade_on_load_gpu_becomes_cuda(store_target):
     """Before the one backend contract, TensorFlow and JAX named an NVIDIA GPU 'gpu' and torch 'cuda'."""
     from store import RECORD_SCHEMA
 
-    store = Store(tmp_path / "s.sqlite")
+    store = Store(store_target)
     run_id = store.create_run("smoke", {}, {"machine_key": "m"})
     for key, device in (("a/tensorflow/graph/fp32", "gpu"), ("a/torch/eager/fp32", "cuda"), ("a/jax/jit/fp32", "cpu")):
         store.add_record(run_id, {**_record(key), "device_info": {"device": device}})
@@ -155,7 +147,7 @@ def test_v2_database_is_upgraded_to_v3_and_keeps_every_record(tmp_path):
     assert (acc["cell_key"], acc["run_id"], acc["accepted_by"], acc["reason"]) == ("a/torch/eager/fp32", "r1",
                                                                                       "alice", "new BLAS")
     assert acc["accepted_at"]
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "4"
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "5"
 
 
 def test_v3_database_is_upgraded_to_v4_and_keeps_its_parity_rows(tmp_path):
@@ -190,4 +182,98 @@ def test_v3_database_is_upgraded_to_v4_and_keeps_its_parity_rows(tmp_path):
     reopened = Store(path).latest_parity()
     assert reopened and reopened["git_sha"] == "def" and reopened["config"] == {"modes": ["compile", "jit"]}
     assert reopened["rows"][0]["git_sha"] == "def" and len(reopened["all_rows"]) == 3
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "4"
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(STORE_SCHEMA) == "5"
+
+
+def test_history_parity_acceptances_and_keyed_runs_round_trip(store_target):
+    store = Store(store_target)
+    assert (store.latest_run_id(), store.latest_keyed_run(), store.latest_parity(), store.runs()) == (None,) * 3 + ([],)
+    ids = []
+    for night, config_key in (("01", "k"), ("02", "k"), ("03", None), ("04", "k")):
+        run_id = store.create_run("nightly", {"night": night}, {"machine_key": "m", "git_sha": night}, config_key)
+        store.add_record(run_id, _record("a/torch/eager/fp32", accuracy=int(night) / 10))
+        store.finish_run(run_id)
+        _backdate(store, run_id, f"2026-01-{night}T00:00:00+00:00")
+        ids.append(run_id)
+    unfinished = store.create_run("nightly", {}, {"machine_key": "m"}, config_key="k")
+    _backdate(store, unfinished, "2026-01-05T00:00:00+00:00")
+    assert store.history("m", "k") == [ids[0], ids[1], ids[3]] and store.history("m", "k", before=ids[3]) == ids[:2]
+    assert store.latest_run_id() == unfinished and store.latest_keyed_run() == ids[3]
+    assert [r["run_id"] for r in store.runs()] == [unfinished, *reversed(ids)]
+    info = store.run(ids[0])
+    assert info and info["config"] == {"night": "01"} and info["provenance"]["git_sha"] == "01"
+    [(first, records), (second, _)] = store.comparable_runs(ids[3], 5)
+    assert (first["run_id"], second["run_id"], records[0]["quality"]["accuracy"]) == (ids[0], ids[1], 0.1)
+    assert store.comparable_runs(ids[2], 5) == [] and store.run("nope") is None
+    store.add_parity([{"workload": "w", "a": "torch", "b": "jax", "ok": True}], "sha1", {"modes": ["eager"]})
+    store.add_parity([{"workload": "w", "a": "torch", "b": "jax", "ok": False}], "sha2")
+    parity = store.latest_parity()
+    assert parity and parity["git_sha"] == "sha2" and parity["config"] == {} and len(parity["all_rows"]) == 2
+    assert parity["rows"][0]["precision"] == "fp32" and parity["rows"][0]["device_a"] == "cpu"
+    store.add_acceptance("*", ids[3], "alice", "new BLAS")
+    store.add_acceptance("a/torch/eager/fp32", ids[3], "bob", "driver")
+    assert [(a["cell_key"], a["accepted_by"]) for a in store.acceptances()] == [("*", "alice"),
+                                                                                 ("a/torch/eager/fp32", "bob")]
+    store.close()
+
+
+def test_a_repeated_attempt_replaces_its_row_and_a_new_attempt_adds_one(store_target):
+    store = Store(store_target)
+    run_id = store.create_run("smoke", {}, {})
+    store.add_record(run_id, _record("a/torch/eager/fp32", "failed"))
+    store.add_record(run_id, _record("b/torch/eager/fp32"))
+    store.add_record(run_id, _record("a/torch/eager/fp32", accuracy=0.5))  # attempt "1" again: replaced
+    assert [(r["key"], r["status"]) for r in store.records(run_id)] == [("a/torch/eager/fp32", "ok"),
+                                                                         ("b/torch/eager/fp32", "ok")]
+    assert store.runs()[0]["cells"] == {"ok": 2}
+    store.add_record(run_id, {**_record("a/torch/eager/fp32", "failed"), "attempt": 2})  # a retry: its own row
+    assert store.runs()[0]["cells"] == {"ok": 2, "failed": 1}
+    assert [(r["key"], r["status"]) for r in store.records(run_id)] == [("b/torch/eager/fp32", "ok"),
+                                                                         ("a/torch/eager/fp32", "failed")]
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT cell_key, attempt FROM cells ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("a/torch/eager/fp32", "1"), ("b/torch/eager/fp32", "1"),
+                                        ("a/torch/eager/fp32", "2")]
+
+
+def test_sqlite_writes_begin_immediate_and_commit_at_once(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    seen: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    run_id = store.create_run("smoke", {}, {})
+    assert seen[0] == "BEGIN IMMEDIATE" and seen[1].startswith("INSERT INTO runs")
+    seen.clear()
+    store.add_record(run_id, _record("a/torch/eager/fp32"))
+    assert seen[0] == "BEGIN IMMEDIATE" and seen[1].startswith("INSERT INTO cells")
+    seen.clear()
+    store.records(run_id)
+    assert seen[0] == "BEGIN" and seen[1].startswith("SELECT")  # reads take no write lock
+    other = sqlite3.connect(tmp_path / "s.sqlite")  # committed: another connection sees it while the store is open
+    assert other.execute("SELECT cell_key FROM cells").fetchall() == [("a/torch/eager/fp32",)]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda d: d, "is a folder"),
+    (lambda d: (d / "notes.txt").write_text("not a database " * 100) and d / "notes.txt", "file is not a database"),
+    (lambda d: "mysql+pymysql://u@localhost/db", "not supported"),
+    (lambda d: "sqlite://", "in memory"),
+    (lambda d: "postgresql+psycopg://u@localhost", "names no database"),
+])
+def test_bad_targets_are_one_line_usage_errors_with_advice(tmp_path, make, needle):
+    with pytest.raises(UsageError) as err:
+        Store(make(tmp_path))
+    message = str(err.value)
+    assert needle in message and "\n" not in message
+    assert any(advice in message for advice in ("pass a file path", "pass another --db", "give "))
+
+
+def test_a_cell_worker_reading_the_record_schema_does_not_load_sqlalchemy():
+    import subprocess
+    import sys
+
+    code = "import sys; from store import RECORD_SCHEMA; print('sqlalchemy' in sys.modules)"
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
