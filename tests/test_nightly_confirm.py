@@ -58,7 +58,7 @@ def test_a_second_measurement_replaces_the_record_whole(tmp_path: Path, monkeypa
     assert recs[cell.key]["confirmation"] == {"delay_s": 0} and "confirmation" not in recs[other.key]
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT COUNT(*) FROM cells WHERE cell_key=:key"), {"key": cell.key}).scalar_one()
-    assert rows == 1  # every write of the cell (3 processes, then the second measurement) upserts attempt '1'
+    assert rows == 3 + 1  # the first measurement's three processes, then the second's once it is whole
 
 
 def test_the_nightly_suite_confirms_after_a_delay_and_bad_keys_are_one_line(tmp_path: Path) -> None:
