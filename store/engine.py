@@ -8,6 +8,8 @@ PostgreSQL: psycopg 3, with a connect timeout unless the URL sets one.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from suites.errors import UsageError
 DB_ENV = "BENCH_DB"
 DEFAULT_DB = REPO / "results" / "bench.sqlite"
 SQLITE_BUSY_TIMEOUT_S = 60
+WAL_RETRY_S = 0.01
 PG_CONNECT_TIMEOUT_S = 10
 WRITE_OPTION = "store_write"
 """Execution option of the write engine: its transactions start with BEGIN IMMEDIATE on SQLite."""
@@ -83,6 +86,20 @@ def parse_target(target: Path | str | None) -> Target:
     raise UsageError(f"database URL {where!r}: dialect {url.drivername!r} is not supported; give {URL_FORMS}")
 
 
+def _set_wal(cursor: Any) -> None:
+    """Put the database in WAL mode. Connections switching a new file at once can get 'database is locked' at once
+    (SQLite skips the busy handler where waiting could deadlock), so that is retried until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     """A SQLite engine: WAL and busy timeout on every connection, BEGIN IMMEDIATE for writes."""
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
@@ -93,7 +110,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cursor)
         finally:
             cursor.close()
 
