@@ -19,3 +19,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def gpu_identity() -> dict[str, str] | None:
+    """{'gpu_name', 'gpu_driver'} of the first NVIDIA GPU through NVML; None without one."""
+    try:
+        import pynvml  # nvidia-ml-py
+
+        pynvml.nvmlInit()
+        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+        driver = pynvml.nvmlSystemGetDriverVersion()
+    except Exception:  # noqa: BLE001 - no module, no driver, no GPU: all mean "no GPU to calibrate"
+        return None
+    text = [v.decode() if isinstance(v, bytes) else str(v) for v in (name, driver)]
+    return {"gpu_name": text[0], "gpu_driver": text[1]}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.registry import BACKENDS
-from common.machine import cpu_model
+from common.machine import cpu_model, gpu_identity
 from harness.env import machine_key, package_versions
 from harness.launch import finish, start_module
 from suites.data.cache import cache_dir
@@ -42,20 +42,6 @@ def peak_precision(device: str, precision: str) -> str | None:
     """The precision whose peak is the denominator of a (device, precision) cell; None if none is calibrated."""
     precision = SAME_ARITHMETIC.get((device, precision), precision)
     return precision if precision in CALIBRATED.get(device, ()) else None
-
-
-def gpu_identity() -> dict[str, str] | None:
-    """{'gpu_name', 'gpu_driver'} of the first NVIDIA GPU through NVML; None without one."""
-    try:
-        import pynvml  # nvidia-ml-py
-
-        pynvml.nvmlInit()
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
-        driver = pynvml.nvmlSystemGetDriverVersion()
-    except Exception:  # noqa: BLE001 - no module, no driver, no GPU: all mean "no GPU to calibrate"
-        return None
-    text = [v.decode() if isinstance(v, bytes) else str(v) for v in (name, driver)]
-    return {"gpu_name": text[0], "gpu_driver": text[1]}
 
 
 def fingerprint(device: str) -> dict[str, Any]:

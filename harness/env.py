@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from backends.registry import all_backends
-from common.machine import REPO, cpu_model
+from common.machine import REPO, cpu_model, gpu_identity
 from harness.allocator import allocator_settings, malloc_env
 
 BASE_PACKAGES = ("numpy", "scipy", "scikit-learn", "nvidia-ml-py")
@@ -49,18 +49,28 @@ def git_state() -> dict[str, Any]:
     return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}
 
 
+@lru_cache(maxsize=1)
+def _gpu() -> dict[str, str]:
+    return gpu_identity() or {}
+
+
 def machine() -> dict[str, Any]:
-    """The host: name, OS, CPU model, logical/physical cores, memory, Python."""
+    """The host: name, OS, CPU model, logical/physical cores, memory, Python, and the first NVIDIA GPU with its
+    driver (None without one)."""
+    gpu = _gpu()
     return {"hostname": platform.node(), "os": platform.platform(), "cpu_model": cpu_model(),
             "cpu_logical": psutil.cpu_count(logical=True), "cpu_physical": psutil.cpu_count(logical=False),
             "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "memory_bytes": psutil.virtual_memory().total, "python": sys.version.split()[0]}
+            "memory_bytes": psutil.virtual_memory().total, "python": sys.version.split()[0],
+            "gpu": gpu.get("gpu_name"), "driver": gpu.get("gpu_driver")}
 
 
 def machine_key(info: dict[str, Any] | None = None) -> str:
-    """A short stable key of the hardware a result is comparable on (host, CPU, cores, memory)."""
+    """A short stable key of the hardware a result is comparable on (host, CPU, cores, memory, and the GPU where
+    there is one: a machine without a GPU keeps the key it had before GPUs were part of it)."""
     info = info or machine()
     text = "|".join(str(info[k]) for k in ("hostname", "cpu_model", "cpu_logical", "memory_bytes"))
+    text += f"|{info['gpu']}" if info.get("gpu") else ""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
