@@ -49,6 +49,30 @@ def _add_workload_file(parser: argparse.ArgumentParser, what: str) -> None:
                              f"added for this command, children included; without --workloads, {what}")
 
 
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    """Where the cells run: --executor local|ray|slurm and each one's settings."""
+    parser.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                        help="local: here, one cell after another (default); ray: one Ray task per cell; slurm: one "
+                             "job array per pass through submitit")
+    parser.add_argument("--ray-address", metavar="HOST:PORT", help="Ray cluster to join (default: start a local one)")
+    parser.add_argument("--cpus-per-cell", type=_positive_float,
+                        help="Ray CPUs per cell (default: the smallest node's, so no two cells share a node)")
+    parser.add_argument("--slurm-partition", help="Slurm partition (default: the suite's [slurm] partition)")
+    parser.add_argument("--slurm-time-min", type=_positive_int,
+                        help="Slurm time limit per cell in minutes (default: the cell timeout + 5)")
+    parser.add_argument("--slurm-gpus-per-task", type=_positive_int,
+                        help="GPUs per array task (default: 1 for --device cuda, else 0)")
+    parser.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
+                        help="extra sbatch option, e.g. --slurm-option account=ml (repeatable)")
+    parser.add_argument("--slurm-cluster", choices=("slurm", "local"), default=None,
+                        help="local: submitit runs the jobs as local processes (testing without Slurm)")
+    parser.add_argument("--slurm-folder", metavar="DIR",
+                        help="where submitit keeps each job's files, on a filesystem the nodes share "
+                             "(default results/slurm)")
+    parser.add_argument("--slurm-parallel", type=_positive_int,
+                        help="array tasks at once (default: 256 on Slurm, 1 with --slurm-cluster local)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="run_bench.py", description="Benchmark the same model in PyTorch, TensorFlow/Keras and JAX.",
                      epilog="Exit codes: 0 all cells ok or skipped; 1 a cell failed / parity mismatch; 2 bad input.")
@@ -84,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish an interrupted run (default: the latest), running only its missing cells")
     run.add_argument("--repeats", type=_positive_int,
                      help="fresh processes per cell, pooled between processes (default: the suite's)")
+    _add_executor(run)
     _add_workload_file(run, "the run is just the files' workloads, on the suite's budget and backends")
 
     parity = add("parity", "prove the backends build the same model: params, outputs, losses")
@@ -119,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seconds per cell before it is killed (default: the suite's)")
     nightly.add_argument("--isolation", choices=("fork", "spawn"), default=None, help="as for run")
     nightly.add_argument("--repeats", type=_positive_int, help="as for run (default: the suite's)")
+    _add_executor(nightly)
     _add_workload_file(nightly, "the nightly runs just the files' workloads (a configuration of its own)")
     nightly.add_argument("--accept", metavar="CELL|all",
                          help="run nothing: accept the latest nightly run as CELL's (or every cell's) new baseline")

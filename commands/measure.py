@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from backends.registry import all_backends, get_backend
-from commands.options import open_store, workload_files
+from commands.options import executor_options, open_store, workload_files
 from commands.progress import progress_reporter
 from harness import calibrate, layer_probe, status, suite_run
 from harness import parity as parity_check
 from harness.env import git_state
+from harness.executors import preflight
 from harness.plan import Overrides
 from reports.console import make_console
 from reports.fairness import print_fairness
@@ -50,6 +52,7 @@ def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, sui
     Without --workloads, a run given --workload-file runs just those files' workloads."""
     con = make_console()
     mine = workload_files(args)  # checked before the store opens: bad input changes nothing
+    preflight(executor_options(args, None))
     store = open_store(args)
     if getattr(args, "resume", None):
         plan = suite_run.resumed_run(store, args.resume, args.timeout, args.isolation)
@@ -59,6 +62,7 @@ def run_suite(args: argparse.Namespace, keyed: bool = False) -> tuple[Store, sui
                          getattr(args, "batch_size", None), getattr(args, "learning_rate", None),
                          getattr(args, "device", "auto"), getattr(args, "repeats", None))
         plan = suite_run.new_run(store, args.suite, over, args.timeout, args.isolation, keyed=keyed)
+    plan = dataclasses.replace(plan, executor=executor_options(args, plan.suite))
     if not args.quiet:
         times = f" × {plan.repeats} processes" if plan.repeats > 1 else ""
         con.print(f"run {plan.run_id}: {len(plan.cells)} cells{times} of suite {plan.suite.name!r} → {store.where}")

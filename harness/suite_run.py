@@ -11,6 +11,7 @@ from typing import Any
 from harness.calibrate import ensure_peaks, mark_exceeded
 from harness.cell import Cell
 from harness.env import provenance
+from harness.executors import ExecutorOptions
 from harness.plan import Overrides, plan_cells, plan_repeats
 from harness.session import Progress, execute
 from store import Store
@@ -29,6 +30,8 @@ class RunPlan:
     timeout_s: float
     isolation: str
     repeats: int = 1
+    executor: ExecutorOptions | None = None
+    """Where this invocation runs the cells (None: here); not part of the run, so any executor can resume it."""
 
 
 def config_key(suite: Suite, cells: list[Cell]) -> str:
@@ -70,7 +73,7 @@ def run(store: Store, plan: RunPlan, progress: Progress | None = None) -> list[d
     committed as it ends), close the run; all its records."""
     ensure_peaks({(c.device, c.precision) for c in plan.cells})
     execute(store, plan.run_id, plan.cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
-            plan.repeats, time_budget_s=plan.suite.time_budget_s)
+            plan.repeats, time_budget_s=plan.suite.time_budget_s, executor=plan.executor)
     store.finish_run(plan.run_id)
     records = store.records(plan.run_id)
     try:
@@ -87,6 +90,6 @@ def measure_again(store: Store, plan: RunPlan, fields: Mapping[str, Mapping[str,
     time.sleep(delay_s)
     cells = [c for c in plan.cells if c.key in fields]
     execute(store, plan.run_id, cells, plan.timeout_s, plan.suite.memory_limit_mb, progress, plan.isolation,
-            plan.repeats, again=fields)
+            plan.repeats, again=fields, executor=plan.executor)
     store.finish_run(plan.run_id)
     return store.records(plan.run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from suites.errors import SpecError, UsageError
 from suites.registry import get_workload, offline_workloads
@@ -13,7 +14,7 @@ from suites.spec import BUDGETS
 SUITES_DIR = Path(__file__).resolve().parent
 _KEYS = {"name", "description", "budget", "workloads", "backends", "modes", "precisions", "timeout_s",
          "memory_limit_mb", "latency_batch_sizes", "repeats", "timing", "confirm", "confirm_delay_s",
-         "time_budget_s"}
+         "time_budget_s", "slurm"}
 TIMINGS = ("smoke", "standard", "verdict", "scaling")
 """Trial plans a suite can name (harness/cell.py PLANS holds what each one is)."""
 
@@ -46,6 +47,9 @@ class Suite:
     time_budget_s: float | None = None
     """Wall seconds the whole run may take: a workload (all its cells) whose extrapolated time does not fit in what
     is left is skipped, with the estimate, and left for a bigger machine (harness/time_budget.py). None: no budget."""
+    slurm: dict[str, Any] = field(default_factory=dict)
+    """The `[slurm]` table for `--executor slurm`: partition, time_min, gpus_per_task and options (extra sbatch
+    options, name = value); flags override it."""
 
 
 def suite_names() -> list[str]:
@@ -60,6 +64,26 @@ def _list(path: Path, data: dict[str, object], key: str, default: tuple[str, ...
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
         raise SpecError(f"{path.name}: '{key}' must be a non-empty list of names or \"all\", got {value!r}")
     return tuple(value)
+
+
+SLURM_KEYS = {"partition": str, "time_min": int, "gpus_per_task": int, "options": dict}
+
+
+def _slurm(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The validated `[slurm]` table ({} when absent)."""
+    table = data.get("slurm", {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{path.name}: 'slurm' must be a table ([slurm]) with keys {sorted(SLURM_KEYS)}")
+    for key, value in table.items():
+        kind = SLURM_KEYS.get(key)
+        if kind is None:
+            raise SpecError(f"{path.name}: unknown key 'slurm.{key}'; allowed: {sorted(SLURM_KEYS)}")
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            what = "non-negative integer" if kind is int else kind.__name__
+            raise SpecError(f"{path.name}: 'slurm.{key}' must be a {what}, got {value!r}")
+    if not all(isinstance(v, (str, int)) for v in table.get("options", {}).values()):
+        raise SpecError(f"{path.name}: 'slurm.options' must map sbatch option names to strings or numbers")
+    return dict(table)
 
 
 def parse_suite(path: Path) -> Suite:
@@ -114,7 +138,7 @@ def parse_suite(path: Path) -> Suite:
                  modes={k: tuple(v) for k, v in modes.items()},
                  precisions=_list(path, data, "precisions", ("fp32",)), timeout_s=float(timeout),
                  memory_limit_mb=limit, repeats=repeats, confirm=confirm, confirm_delay_s=float(delay),
-                 time_budget_s=None if budget_s is None else float(budget_s))
+                 time_budget_s=None if budget_s is None else float(budget_s), slurm=_slurm(path, data))
 
 
 def load_suite(name_or_path: str) -> Suite:

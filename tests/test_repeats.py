@@ -9,6 +9,7 @@ import pytest
 
 from harness import session
 from harness.cell import Cell
+from harness.executors import local as local_executor
 from harness.plan import Overrides, plan_repeats
 from store import Store
 from suites.errors import SpecError, UsageError
@@ -33,7 +34,7 @@ def _fake(monkeypatch: pytest.MonkeyPatch, levels: list[float], fail_at: int | N
         n = len(calls)
         return _record(cell, levels[(n - 1) % len(levels)], ok=n != fail_at)
 
-    monkeypatch.setattr(session, "run_cell", run_cell)
+    monkeypatch.setattr(local_executor, "run_cell", run_cell)  # cells run here, one by one
     return calls
 
 
@@ -128,7 +129,7 @@ def test_processes_are_interleaved_across_cells_and_a_failed_cell_stops(tmp_path
         order.append(cell.workload)
         return _record(cell, 100.0, ok=not (cell.workload == "text_cnn" and order.count("text_cnn") == 2))
 
-    monkeypatch.setattr(session, "run_cell", run_cell)
+    monkeypatch.setattr(local_executor, "run_cell", run_cell)  # cells run here, one by one
     seen: list[tuple[str, bool]] = []
     store = Store(tmp_path / "r.sqlite")
     run_id = store.create_run("t", {}, {})

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness import memory_gate, session, status, time_budget
+from harness import memory_gate, status, time_budget
 from harness.cell import Cell
+from harness.executors import local as local_executor
 from harness.plan import Overrides, plan_cells
 from harness.session import execute
 from harness.time_budget import TimeBudget, extrapolate_s, step_work
@@ -38,7 +39,7 @@ def _fake_cells(monkeypatch: pytest.MonkeyPatch, wall_s: float) -> list[str]:
         ran.append(cell.key)
         return {**base_record(cell), "status": status.OK, "wall_s": wall_s, "process_wall_s": wall_s}
 
-    monkeypatch.setattr(session, "run_cell", run_cell)
+    monkeypatch.setattr(local_executor, "run_cell", run_cell)  # cells run here, one by one
     return ran
 
 
