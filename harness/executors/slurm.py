@@ -23,12 +23,13 @@ LOST_STATES = ("NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "CANCELLED", "DEADLINE", "
 
 
 def cell_job(cell: dict[str, Any], timeout_s: float, limit_bytes: int | None) -> dict[str, Any]:
-    """On a compute node: the cell in a new interpreter (as `--isolation spawn` locally), naming the node."""
-    import os
+    """On a compute node: the cell in a new interpreter (as `--isolation spawn` locally), naming the node and job."""
+    import submitit
 
     record = run_cell(Cell.from_dict(cell), timeout_s, limit_bytes, pool=None)
-    record["executor"] = where("slurm", job_id=os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_JOB_ID"),
-                               array_task=os.environ.get("SLURM_ARRAY_TASK_ID"))
+    job = submitit.JobEnvironment()
+    record["executor"] = where("slurm", job_id=job.job_id, array_job_id=job.array_job_id,
+                               array_task_id=job.array_task_id)
     return record
 
 
