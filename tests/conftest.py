@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from postgres_server import postgres_server, postgres_url, store_target  # noqa: F401  (test PostgreSQL server)
+from slurm_cluster import slurm_cluster  # noqa: F401  (test Slurm cluster)
 
 from backends.registry import BACKENDS, BackendInfo, get_backend, load_adapter_class
 from suites.params import Weights, init_weights

@@ -1,9 +1,10 @@
 """The Slurm executor through submitit: its local executor in every CI run (the same job arrays as on a cluster,
 run as local processes); Ctrl-C cancels the queued jobs and `--resume` finishes the run; a real cluster test runs
-where `sbatch` exists (marked slurm)."""
+on this machine's Slurm, or on a single-node Slurm on loopback that the tests start (marked slurm)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -23,9 +24,9 @@ pytest.importorskip("submitit", reason="submitit is not installed: pip install -
 CELLS = ["--suite", "smoke", "--workloads", "mnist_mlp,linear_regression", "--backends", "torch,jax"]
 
 
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "run_bench.py", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env=env)
 
 
 def test_cells_run_as_job_array_tasks_with_their_job_ids(tmp_path: Path) -> None:
@@ -68,12 +69,31 @@ def test_ctrl_c_cancels_the_queued_cells_and_resume_finishes_the_run(tmp_path: P
     assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
 
 
+def _external_slurm() -> bool:
+    """Whether this machine already talks to a Slurm cluster (a login node): `sinfo` answers with its own config."""
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 @pytest.mark.slurm
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="no Slurm here (sbatch not on PATH)")
-def test_a_real_slurm_cluster_runs_the_cells(tmp_path: Path) -> None:
-    """On a Slurm login node with a shared filesystem: the job array's tasks run the cells on compute nodes."""
+def test_a_real_slurm_cluster_runs_the_cells(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The four cells are the tasks of one job array on a real Slurm: this machine's cluster on a login node (job
+    folder on the shared filesystem), else a single-node cluster on loopback that the tests start (slurm_cluster)."""
     db = tmp_path / "s.sqlite"
-    out = bench("run", *CELLS, "--executor", "slurm", "--slurm-folder", str(REPO / "results" / "slurm-test"),
-                "--db", str(db), "-q")
+    if _external_slurm():
+        env, where = dict(os.environ), ["--slurm-folder", str(REPO / "results" / "slurm-test")]
+    else:
+        env = request.getfixturevalue("slurm_cluster")
+        where = ["--slurm-partition", "debug", "--slurm-folder", str(tmp_path / "jobs")]
+    out = bench("run", *CELLS, "--executor", "slurm", *where, "--db", str(db), "-q", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert all(r["executor"]["job_id"] for r in Store(db).records(Store(db).latest_run_id()))
+    records = Store(db).records(Store(db).latest_run_id())
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}, [r["status"] for r in records]
+    jobs = [r["executor"] for r in records]
+    assert all(j["name"] == "slurm" and j["job_id"] and j["array_task_id"] is not None for j in jobs), jobs
+    assert len({j["array_job_id"] for j in jobs}) == 1 and None not in {j["array_job_id"] for j in jobs}, jobs
+    assert sorted(int(j["array_task_id"]) for j in jobs) == [0, 1, 2, 3], jobs
