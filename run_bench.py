@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="run_bench.py", description="Benchmark the same model in PyTorch, TensorFlow/Keras and JAX.",
                      epilog="Exit codes: 0 all cells ok or skipped; 1 a cell failed / parity mismatch; 2 bad input.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="results database (default $BENCH_DB or results/bench.sqlite)")
+    common.add_argument("--db", help="results database: a SQLite file or a PostgreSQL URL, "
+                        "postgresql+psycopg://user@host/db (default $BENCH_DB or results/bench.sqlite)")
     common.add_argument("-q", "--quiet", action="store_true", help="print only the final table or verdict")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
