@@ -152,10 +152,11 @@ class Store:
         return [(self.run(rid) or {}, self.records(rid)) for rid in ids]
 
     def runs(self) -> list[dict[str, Any]]:
-        """Every run, newest first, with its cell counts by status (stored rows, every attempt)."""
+        """Every run, newest first, with its cell counts by status (each cell's latest record, as records() reads)."""
+        latest = select(func.max(cells.c.id)).group_by(cells.c.run_id, cells.c.cell_key)
         with self._read() as c:
             rows = c.execute(select(*(runs.c[k] for k in RUN_COLUMNS)).order_by(*NEWEST_FIRST)).all()
-            counted = c.execute(select(cells.c.run_id, cells.c.status, func.count())
+            counted = c.execute(select(cells.c.run_id, cells.c.status, func.count()).where(cells.c.id.in_(latest))
                                 .group_by(cells.c.run_id, cells.c.status)).all()
         counts: dict[str, dict[str, int]] = {}
         for run_id, status, n in counted:

@@ -42,6 +42,17 @@ def test_run_lifecycle_and_records(store_target):
     assert [r["key"] for r in store.records(run_id)] == ["a/torch/eager/fp32", "a/jax/jit/fp32"]
 
 
+def test_run_counts_are_per_cell_not_per_process(store_target):
+    """A cell measured in 3 processes (attempts '1', '2', '3') counts once, with its latest status."""
+    store = Store(store_target)
+    run_id = store.create_run("nightly", {}, {"machine_key": "m"})
+    for attempt, state in (("1", "ok"), ("2", "ok"), ("3", "timeout")):
+        store.add_record(run_id, {**_record("a/torch/eager/fp32", state), "attempt": attempt})
+    store.add_record(run_id, _record("a/jax/jit/fp32"))
+    [run] = store.runs()
+    assert run["cells"] == {"timeout": 1, "ok": 1}
+
+
 def test_wal_and_schema_version(tmp_path):
     Store(tmp_path / "s.sqlite").close()
     conn = sqlite3.connect(tmp_path / "s.sqlite")
@@ -227,7 +238,7 @@ def test_a_repeated_attempt_replaces_its_row_and_a_new_attempt_adds_one(store_ta
                                                                          ("b/torch/eager/fp32", "ok")]
     assert store.runs()[0]["cells"] == {"ok": 2}
     store.add_record(run_id, {**_record("a/torch/eager/fp32", "failed"), "attempt": 2})  # a retry: its own row
-    assert store.runs()[0]["cells"] == {"ok": 2, "failed": 1}
+    assert store.runs()[0]["cells"] == {"ok": 1, "failed": 1}  # counted by each cell's latest record
     assert [(r["key"], r["status"]) for r in store.records(run_id)] == [("b/torch/eager/fp32", "ok"),
                                                                          ("a/torch/eager/fp32", "failed")]
     with store.engine.connect() as conn:
