@@ -41,6 +41,13 @@ def test_cells_run_as_job_array_tasks_with_their_job_ids(tmp_path: Path) -> None
     assert len(list(jobs.glob("*/*_result.pkl"))) == 4  # each cell was a submitit job with its own folder
 
 
+def _interruptible() -> None:
+    """Restore SIGINT's default in the child: a test run in the background (nohup, `&`, some CI runners) inherits
+    SIGINT ignored, and Python installs no KeyboardInterrupt handler for an ignored signal, so Ctrl-C could not be
+    delivered."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _job_processes(folder: Path) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if any(str(folder) in a for a in p.info["cmdline"] or ())]
 
@@ -49,7 +56,7 @@ def test_ctrl_c_cancels_the_queued_cells_and_resume_finishes_the_run(tmp_path: P
     db, jobs = tmp_path / "s.sqlite", tmp_path / "jobs"
     slurm = ["--executor", "slurm", "--slurm-cluster", "local", "--slurm-folder", str(jobs)]
     run = subprocess.Popen([sys.executable, "run_bench.py", "run", *CELLS, *slurm, "--db", str(db), "-q"], cwd=REPO,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     deadline = time.monotonic() + 300
     while not (db.exists() and (rid := Store(db).latest_run_id()) and Store(db).records(rid)):
         assert time.monotonic() < deadline and run.poll() is None, "no cell finished within 300 s"
