@@ -2,7 +2,8 @@
 
 Some models amplify a difference of one float32 rounding into a visibly different trajectory within a few steps, in
 any framework: resnet_small (a BatchNorm ResNet on MNIST; docs/PARITY_CONVENTIONS.md) run twice in torch, once from
-weights perturbed by 1e-7 relative, differs by 2e-2 to 9e-2 in the median weight update after 10 SGD steps, 20 to 90
+weights perturbed by 1e-7 relative, differs by 2e-2 to 9e-2 in the median weight update after 10 SGD steps (AMD EPYC;
+which run tips depends on the CPU's roundings: docs/PARITY_CONVENTIONS.md), 20 to 90
 times parity's tolerance, about what the three frameworks differ by. No tolerance separates a bug from that chaos, so
 such a workload declares it (Workload.chaotic_training, with the measurement) and parity then:
 - judges what one step decides, at the usual tolerances: parameter counts, eval and training-mode outputs, the loss

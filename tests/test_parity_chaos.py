@@ -13,7 +13,7 @@ import pytest
 
 from backends.registry import get_backend
 from harness import parity_chaos
-from harness.parity import CHAOS_TOLERANCES, WEIGHT_RTOL, compare_case
+from harness.parity import CHAOS_TOLERANCES, compare_case
 from harness.parity_worker import ParityCase, measure, parity_case
 from suites import registry
 from suites.params import param_count, state_count
@@ -80,7 +80,12 @@ def test_resnet_small_agrees_on_one_step_in_every_backend_and_its_chaos_is_measu
         print(f"\nCHAOS | {r['a']} vs {r['b']} | unjudged {r.get('unjudged')} | "
               f"self {({k: f'{v:.1e}' for k, v in r.get('self_divergence', {}).items()})}")
     assert rows and all(r["ok"] and r["chaotic"] for r in rows), [(r["a"], r["b"], r["failed"]) for r in rows]
-    assert all(r["self_divergence"]["weights_sgd_max_rel"] > 10 * WEIGHT_RTOL for r in rows)
+    # The chaos, as each side measures it: the figure that beats its tolerance most, per row (the judge needs > 1×).
+    # Which run diverges is the CPU's: on an AMD EPYC torch's 10 SGD steps moved 2e-2..9e-2; on an Intel Xeon they
+    # stay bit-identical in the median update while its Adam run moves 9.5e-3 (TF and JAX move under SGD on both).
+    chaos = [max(v / CHAOS_TOLERANCES[parity_chaos.CHECK_OF[k]] for k, v in r["self_divergence"].items())
+             for r in rows]
+    assert min(chaos) > 1 and max(chaos) > 10, chaos
     assert all("ref_gradient_max_rel" in r and "ref_state_max_rel" in r for r in rows if r["a"] == "numpy-reference")
 
 

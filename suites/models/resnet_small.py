@@ -62,7 +62,9 @@ def mnist() -> Workload:
                     tags=("image", "cnn", "residual"),
                     chaotic_training="torch against itself from parity weights scaled by 1 + 1e-7·N(0, 1): the median "
                                      "weight update after 10 SGD steps differs by 2e-2 to 9e-2 (three seeds; "
-                                     "tolerance 1e-3), the 10 Adam steps' by 4e-3 to 9e-3; measured 2026-12-02")
+                                     "tolerance 1e-3), the 10 Adam steps' by 4e-3 to 9e-3; measured 2026-12-02 on an "
+                                     "AMD EPYC (on an Intel Xeon torch's SGD run stays put and its Adam run moves "
+                                     "9.5e-3; docs/PARITY_CONVENTIONS.md)")
 
 
 def cifar10() -> Workload:
