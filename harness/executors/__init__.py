@@ -10,11 +10,9 @@ EXECUTORS = ("local", "ray", "slurm")
 def preflight(options: ExecutorOptions) -> None:
     """UsageError, before any run is created, when the executor's package is missing or its cluster unreachable."""
     if options.name == "ray":
-        from harness.executors.ray_cluster import _ray, reachable
+        from harness.executors.ray_cluster import check_ray
 
-        _ray()
-        if options.ray_address and options.ray_address != "auto":
-            reachable(options.ray_address)
+        check_ray(options)
     elif options.name == "slurm":
         from harness.executors.slurm import check_slurm
 

@@ -48,6 +48,14 @@ def reachable(address: str, timeout_s: float = 10.0) -> None:
                          "pass --ray-address HOST:PORT (or omit it to start a local cluster)") from None
 
 
+def check_ray(options: ExecutorOptions) -> Any:
+    """Ray, imported, with the head at --ray-address listening; UsageError otherwise (before any run exists)."""
+    ray = _ray()
+    if options.ray_address and options.ray_address != "auto":
+        reachable(options.ray_address)
+    return ray
+
+
 def smallest_node_cpus(ray: Any) -> float:
     """The CPUs of the smallest live node: asking that many per cell gives each cell a node of its own."""
     cpus = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")]
@@ -64,9 +72,7 @@ class RayExecutor:
     remote = True
 
     def __init__(self, options: ExecutorOptions) -> None:
-        self.ray = _ray()
-        if options.ray_address and options.ray_address != "auto":
-            reachable(options.ray_address)
+        self.ray = check_ray(options)
         try:
             self.ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False,
                           ignore_reinit_error=True, configure_logging=False)
